@@ -1,0 +1,35 @@
+import { Schema } from "effect"
+import { SessionId } from "./SessionId.js"
+
+/**
+ * A session could not be created or grown because a bound was reached: `"sessions"` when every
+ * live session is tainted and protected from eviction, `"tools"` when the session already counts
+ * `maxToolsPerSession` distinct tools.
+ */
+export class SessionCapacityExceeded extends Schema.TaggedError<SessionCapacityExceeded>()(
+  "SessionCapacityExceeded",
+  {
+    reason: Schema.Literal("sessions", "tools"),
+    sessionId: SessionId,
+    limit: Schema.Number
+  }
+) {
+  override get message(): string {
+    return this.reason === "sessions"
+      ? `cannot create session ${JSON.stringify(this.sessionId)}: all ${this.limit} live sessions are tainted and protected from eviction`
+      : `session ${JSON.stringify(this.sessionId)} already counts ${this.limit} distinct tools (maxToolsPerSession)`
+  }
+}
+
+/**
+ * The backing store of the sessions could not be reached or answered with an error. The
+ * in-memory layer never fails this way; a shared store (such as Redis) does.
+ */
+export class SessionStoreUnavailable extends Schema.TaggedError<SessionStoreUnavailable>()(
+  "SessionStoreUnavailable",
+  {
+    operation: Schema.String,
+    message: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {}
