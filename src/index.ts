@@ -1,0 +1,6 @@
+export { allPIITypes, PIIType } from "./PIIType.js"
+export { SessionCapacityExceeded, SessionStoreUnavailable } from "./SessionError.js"
+export { SessionId } from "./SessionId.js"
+export { SessionManager, type SessionManagerOptions, type SessionManagerService } from "./SessionManager.js"
+export { SessionState, SessionStats } from "./SessionState.js"
+export { ToolName } from "./ToolName.js"
