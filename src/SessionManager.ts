@@ -4,7 +4,7 @@ import * as Table from "./internal/sessionTable.js"
 import { toState } from "./internal/snapshot.js"
 import * as Taints from "./internal/taints.js"
 import type { PIIType } from "./PIIType.js"
-import type { SessionCapacityExceeded, SessionStoreUnavailable } from "./SessionError.js"
+import { SessionCapacityExceeded, type SessionStoreUnavailable } from "./SessionError.js"
 import type { SessionId } from "./SessionId.js"
 import { type SessionState, SessionStats } from "./SessionState.js"
 import type { ToolName } from "./ToolName.js"
@@ -59,13 +59,12 @@ const make = (options: SessionManagerOptions = {}): Effect.Effect<SessionManager
       // the same Ref.modify, so no other fiber's operation can come between them.
       const run = <A>(f: (table: Table.Table, now: number) => Table.Transition<A>): Effect.Effect<A> =>
         Effect.clockWith((clock) => Ref.modify(ref, (table) => f(table, millis(clock))))
-      // An Either is itself an Effect: a Left fails with its error.
       const touching = (
-        f: (
-          table: Table.Table,
-          now: number
-        ) => Table.Transition<Either.Either<Table.Entry, SessionCapacityExceeded>>
-      ): Effect.Effect<SessionState, SessionCapacityExceeded> => Effect.flatMap(run(f), Either.map(toState))
+        f: (table: Table.Table, now: number) => Table.Touched
+      ): Effect.Effect<SessionState, SessionCapacityExceeded> =>
+        Effect.flatMap(run(f), (outcome) =>
+          outcome instanceof SessionCapacityExceeded ? Effect.fail(outcome) : Effect.succeed(toState(outcome))
+        )
       return {
         getOrCreate: (id) => touching((table, now) => Table.getOrCreate(table, now, id)),
         get: (id) =>

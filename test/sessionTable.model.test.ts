@@ -5,8 +5,8 @@
  * core's invariants must hold.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { DateTime, Either, FastCheck as fc, HashMap, HashSet } from "effect"
-import { type PIIType, SessionId, ToolName } from "../src/index.js"
+import { DateTime, FastCheck as fc, HashMap, HashSet } from "effect"
+import { type PIIType, SessionCapacityExceeded, SessionId, ToolName } from "../src/index.js"
 import * as AccessIndex from "../src/internal/accessIndex.js"
 import * as Table from "../src/internal/sessionTable.js"
 import { toState } from "../src/internal/snapshot.js"
@@ -203,8 +203,8 @@ const entryView = (entry: Table.Entry): View => {
   }
 }
 
-const settled = (result: Either.Either<Table.Entry, { readonly reason: Failure }>): View | Failure =>
-  Either.isRight(result) ? entryView(result.right) : result.left.reason
+const settled = (result: Table.Entry | SessionCapacityExceeded): View | Failure =>
+  result instanceof SessionCapacityExceeded ? result.reason : entryView(result)
 
 /** The invariants of the core's representation, checked after every step. */
 const checkInvariants = (table: Table.Table) => {

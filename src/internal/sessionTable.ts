@@ -2,9 +2,9 @@
  * The functional core of the session manager: an immutable table of sessions and the pure
  * transitions over it. Every transition takes the table and the clock's reading in
  * milliseconds and returns its result with the next table; none reads a clock, runs an
- * Effect or mutates its input.
+ * Effect or changes the table it was given.
  */
-import { DateTime, Either, HashMap, Option } from "effect"
+import { DateTime, HashMap, Option } from "effect"
 import type { PIIType } from "../PIIType.js"
 import { SessionCapacityExceeded } from "../SessionError.js"
 import type { SessionId } from "../SessionId.js"
@@ -71,38 +71,29 @@ export interface TableStats {
 /** What a transition gives back: its result and the next table. */
 export type Transition<A> = readonly [A, Table]
 
+/** What a touching transition gives back: the session's new record, or why there is none. */
+export type Touched = Transition<Entry | SessionCapacityExceeded>
+
 /**
  * How many expired sessions an ordinary operation drops on its way. More than one, so the
  * sweep outpaces creation; small, so no single call stalls when many sessions expire at once.
  */
 export const SWEEP_PER_OPERATION = 2
 
-/** A table with no sessions. */
-export const empty = (config: TableConfig): Table => ({
-  config,
-  sessions: HashMap.empty(),
-  untainted: AccessIndex.empty(),
-  tainted: AccessIndex.empty(),
-  now: Number.NEGATIVE_INFINITY,
-  nowUtc: undefined,
-  touches: 0,
-  totalCalls: 0,
-  evicted: 0,
-  expired: 0
-})
-
 /** Whether the session has been idle for longer than the TTL at `now` (strictly). */
 export const isExpired = (config: TableConfig, entry: Entry, now: number): boolean =>
   now - entry.lastAccessedAt.epochMillis > config.ttlMillis
 
 /**
- * The working copy of one transition. It is created from a table, changed step by step and
- * frozen into the next table; it never escapes the transition, so the transition stays pure.
+ * The next table while a transition builds it. It starts as a copy of the current table and
+ * is changed step by step; once the transition returns it, nothing changes it again (callers
+ * see it as a readonly `Table`), so every table handed out is immutable. Making the next table
+ * itself the working copy saves an allocation on every operation.
  */
-class Draft {
+class Next implements Table {
   readonly config: TableConfig
   readonly now: number
-  private nowUtc: DateTime.Utc | undefined
+  nowUtc: DateTime.Utc | undefined
   sessions: HashMap.HashMap<SessionId, Entry>
   untainted: AccessIndex.AccessIndex<Entry>
   tainted: AccessIndex.AccessIndex<Entry>
@@ -122,21 +113,6 @@ class Draft {
     this.totalCalls = table.totalCalls
     this.evicted = table.evicted
     this.expired = table.expired
-  }
-
-  freeze(): Table {
-    return {
-      config: this.config,
-      sessions: this.sessions,
-      untainted: this.untainted,
-      tainted: this.tainted,
-      now: this.now,
-      nowUtc: this.nowUtc,
-      touches: this.touches,
-      totalCalls: this.totalCalls,
-      evicted: this.evicted,
-      expired: this.expired
-    }
   }
 
   /** `now` as a DateTime. */
@@ -173,8 +149,7 @@ class Draft {
     const found = HashMap.get(this.sessions, id)
     if (Option.isNone(found)) return undefined
     if (isExpired(this.config, found.value, this.now)) {
-      this.drop(found.value)
-      this.expired++
+      this.dropExpired(found.value)
       return undefined
     }
     return found.value
@@ -184,6 +159,11 @@ class Draft {
     this.sessions = HashMap.remove(this.sessions, entry.id)
     this.unindex(entry)
     this.totalCalls -= entry.totalCalls
+  }
+
+  dropExpired(entry: Entry): void {
+    this.drop(entry)
+    this.expired++
   }
 
   /** Makes room for one more session; false when every live session is protected. */
@@ -201,20 +181,32 @@ class Draft {
 
   /**
    * Applies `change` to the live session with this id, or to a new session when it is missing
-   * or expired (making room for it), and stores the result touched now. A session found live
-   * is read and written in one pass over the map, the path nearly every call takes.
+   * or expired (making room for it), and stores the result touched now. A live session is
+   * read and written in one pass over the map, the path nearly every call takes.
    */
-  touch(id: SessionId, change: Change): Entry | SessionCapacityExceeded {
+  touch<A>(id: SessionId, change: Change<A>, input: A): Entry | SessionCapacityExceeded {
     let previous: Entry | undefined
+    let expired: Entry | undefined
     let outcome: Entry | SessionCapacityExceeded | undefined
     const sessions = HashMap.modifyAt(this.sessions, id, (found) => {
-      if (Option.isNone(found) || isExpired(this.config, found.value, this.now)) return found
+      if (Option.isNone(found)) return found
+      if (isExpired(this.config, found.value, this.now)) {
+        expired = found.value
+        return found
+      }
       previous = found.value
-      const changed = change(found.value, this.config)
-      outcome = changed instanceof SessionCapacityExceeded ? changed : this.touched(changed)
-      return outcome instanceof SessionCapacityExceeded ? found : Option.some(outcome)
+      const changed = change(found.value, this.config, input)
+      if (changed instanceof SessionCapacityExceeded) {
+        outcome = changed
+        return found
+      }
+      outcome = this.touched(changed)
+      return Option.some(outcome)
     })
-    if (previous === undefined) return this.create(id, change)
+    if (previous === undefined) {
+      if (expired !== undefined) this.dropExpired(expired)
+      return this.create(id, change, input)
+    }
     if (!(outcome instanceof SessionCapacityExceeded)) {
       this.sessions = sessions
       this.reindex(previous, outcome!)
@@ -222,9 +214,8 @@ class Draft {
     return outcome!
   }
 
-  /** Creates the session `id` (dropping an expired one of that id) with `change` applied. */
-  create(id: SessionId, change: Change): Entry | SessionCapacityExceeded {
-    this.live(id)
+  /** Creates the session `id` with `change` applied, making room for it. */
+  create<A>(id: SessionId, change: Change<A>, input: A): Entry | SessionCapacityExceeded {
     if (!this.makeRoom()) {
       return new SessionCapacityExceeded({
         reason: "sessions",
@@ -232,7 +223,8 @@ class Draft {
         limit: this.config.maxSessions
       })
     }
-    const outcome = change(newEntry(id, this.utc()), this.config)
+    const now = this.utc()
+    const outcome = change(makeEntry(id, now, now, 0, 0, 0, ToolCounts.empty), this.config, input)
     if (outcome instanceof SessionCapacityExceeded) return outcome
     const entry = this.touched(outcome)
     this.sessions = HashMap.set(this.sessions, id, entry)
@@ -268,10 +260,27 @@ class Draft {
     if (entry.taints === 0) this.untainted = AccessIndex.remove(this.untainted, entry.touch)
     else this.tainted = AccessIndex.remove(this.tainted, entry.touch)
   }
+
+  /** This table, or `table` itself when the transition changed nothing (most reads). */
+  orUnchanged(table: Table): Table {
+    return this.now === table.now &&
+      this.nowUtc === table.nowUtc &&
+      this.sessions === table.sessions &&
+      this.untainted === table.untainted &&
+      this.tainted === table.tainted &&
+      this.touches === table.touches &&
+      this.evicted === table.evicted &&
+      this.expired === table.expired
+      ? table
+      : this
+  }
 }
 
-/** What a touching operation does to a session's record, or why it cannot. */
-type Change = (entry: Entry, config: TableConfig) => Entry | SessionCapacityExceeded
+/**
+ * What a touching operation does to a session's record, or why it cannot. A plain function
+ * of its input, so no closure is allocated per call.
+ */
+type Change<A> = (entry: Entry, config: TableConfig, input: A) => Entry | SessionCapacityExceeded
 
 // Records are built in one place with one field order, so they all share one hidden class.
 const makeEntry = (
@@ -284,89 +293,111 @@ const makeEntry = (
   tools: ToolCounts.ToolCounts
 ): Entry => ({ id, createdAt, lastAccessedAt, touch, totalCalls, taints, tools })
 
-const newEntry = (id: SessionId, now: DateTime.Utc): Entry =>
-  makeEntry(id, now, now, 0, 0, 0, ToolCounts.empty)
+const unchanged: Change<undefined> = (entry) => entry
 
-const unchanged: Change = (entry) => entry
-
-const counting =
-  (tool: ToolName): Change =>
-  (entry, config) => {
-    const tools = ToolCounts.increment(entry.tools, tool, config.maxToolsPerSession)
-    if (tools === undefined) {
-      return new SessionCapacityExceeded({
-        reason: "tools",
-        sessionId: entry.id,
-        limit: config.maxToolsPerSession
-      })
-    }
-    return makeEntry(
-      entry.id,
-      entry.createdAt,
-      entry.lastAccessedAt,
-      entry.touch,
-      entry.totalCalls + 1,
-      entry.taints,
-      tools
-    )
+const counting: Change<ToolName> = (entry, config, tool) => {
+  const tools = ToolCounts.increment(entry.tools, tool, config.maxToolsPerSession)
+  if (tools === undefined) {
+    return new SessionCapacityExceeded({
+      reason: "tools",
+      sessionId: entry.id,
+      limit: config.maxToolsPerSession
+    })
   }
-
-const tainting =
-  (pii: PIIType): Change =>
-  (entry) =>
-    makeEntry(
-      entry.id,
-      entry.createdAt,
-      entry.lastAccessedAt,
-      entry.touch,
-      entry.totalCalls,
-      entry.taints | Taints.bitOf(pii),
-      entry.tools
-    )
-
-const opening = (table: Table, now: number): Draft => {
-  const draft = new Draft(table, now)
-  draft.sweep(SWEEP_PER_OPERATION)
-  return draft
+  return makeEntry(
+    entry.id,
+    entry.createdAt,
+    entry.lastAccessedAt,
+    entry.touch,
+    entry.totalCalls + 1,
+    entry.taints,
+    tools
+  )
 }
 
-const touching = (
-  table: Table,
-  now: number,
-  id: SessionId,
-  change: Change
-): Transition<Either.Either<Entry, SessionCapacityExceeded>> => {
-  const draft = opening(table, now)
-  const outcome = draft.touch(id, change)
-  const next = draft.freeze()
-  return outcome instanceof SessionCapacityExceeded
-    ? [Either.left(outcome), next]
-    : [Either.right(outcome), next]
+const tainting: Change<PIIType> = (entry, _, pii) =>
+  makeEntry(
+    entry.id,
+    entry.createdAt,
+    entry.lastAccessedAt,
+    entry.touch,
+    entry.totalCalls,
+    entry.taints | Taints.bitOf(pii),
+    entry.tools
+  )
+
+/** A table with no sessions. */
+export const empty = (config: TableConfig): Table =>
+  new Next(
+    {
+      config,
+      sessions: HashMap.empty(),
+      untainted: AccessIndex.empty(),
+      tainted: AccessIndex.empty(),
+      now: Number.NEGATIVE_INFINITY,
+      nowUtc: undefined,
+      touches: 0,
+      totalCalls: 0,
+      evicted: 0,
+      expired: 0
+    },
+    Number.NEGATIVE_INFINITY
+  )
+
+/** The next table for an ordinary operation at `now`, with the incremental sweep done. */
+const opening = (table: Table, now: number): Next => {
+  const next = new Next(table, now)
+  next.sweep(SWEEP_PER_OPERATION)
+  return next
+}
+
+const touching = <A>(table: Table, now: number, id: SessionId, change: Change<A>, input: A): Touched => {
+  const next = opening(table, now)
+  const outcome = next.touch(id, change, input)
+  return [outcome, next.orUnchanged(table)]
 }
 
 /** The session, created if missing or expired, touched now. */
-export const getOrCreate = (table: Table, now: number, id: SessionId) => touching(table, now, id, unchanged)
+export const getOrCreate = (table: Table, now: number, id: SessionId): Touched =>
+  touching(table, now, id, unchanged, undefined)
 
 /** One more call of `tool` in the session (created if needed), touched now. */
-export const increment = (table: Table, now: number, id: SessionId, tool: ToolName) =>
-  touching(table, now, id, counting(tool))
+export const increment = (table: Table, now: number, id: SessionId, tool: ToolName): Touched =>
+  touching(table, now, id, counting, tool)
 
 /** The session (created if needed) with one more taint, touched now. */
-export const addTaint = (table: Table, now: number, id: SessionId, pii: PIIType) =>
-  touching(table, now, id, tainting(pii))
+export const addTaint = (table: Table, now: number, id: SessionId, pii: PIIType): Touched =>
+  touching(table, now, id, tainting, pii)
+
+/**
+ * Whether an operation at `now` would find the table exactly as it is: time does not move on
+ * and no session has expired (the least recent one has not, so none has). Reads then need no
+ * next table at all, which is what nearly every read finds.
+ */
+const isSettled = (table: Table, now: number): boolean => {
+  if (now > table.now) return false
+  if (table.config.ttlMillis === Number.POSITIVE_INFINITY) return true
+  const a = AccessIndex.first(table.untainted)
+  const b = AccessIndex.first(table.tainted)
+  return (
+    (a === undefined || !isExpired(table.config, a, table.now)) &&
+    (b === undefined || !isExpired(table.config, b, table.now))
+  )
+}
 
 /** The live session, if any; reading does not touch it. */
 export const get = (table: Table, now: number, id: SessionId): Transition<Entry | undefined> => {
-  const draft = opening(table, now)
-  const entry = draft.live(id)
-  return [entry, draft.freeze()]
+  if (isSettled(table, now)) return [Option.getOrUndefined(HashMap.get(table.sessions, id)), table]
+  const next = opening(table, now)
+  const entry = next.live(id)
+  return [entry, next.orUnchanged(table)]
 }
 
 /** Clears the taints of a live session without touching it; false when there is none. */
 export const clearTaints = (table: Table, now: number, id: SessionId): Transition<boolean> => {
-  const draft = opening(table, now)
-  const entry = draft.live(id)
-  if (entry === undefined) return [false, draft.freeze()]
+  const next = opening(table, now)
+  const entry = next.live(id)
+  if (entry === undefined) return [false, next.orUnchanged(table)]
   if (entry.taints !== 0) {
     // It keeps its place in the access order, now among the untainted sessions.
     const cleared = makeEntry(
@@ -378,33 +409,31 @@ export const clearTaints = (table: Table, now: number, id: SessionId): Transitio
       0,
       entry.tools
     )
-    draft.sessions = HashMap.set(draft.sessions, entry.id, cleared)
-    draft.reindex(entry, cleared)
+    next.sessions = HashMap.set(next.sessions, entry.id, cleared)
+    next.reindex(entry, cleared)
   }
-  return [true, draft.freeze()]
+  return [true, next.orUnchanged(table)]
 }
 
 /** Removes a live session; false when there is none. Counts as neither evicted nor expired. */
 export const remove = (table: Table, now: number, id: SessionId): Transition<boolean> => {
-  const draft = opening(table, now)
-  const entry = draft.live(id)
-  if (entry === undefined) return [false, draft.freeze()]
-  draft.drop(entry)
-  return [true, draft.freeze()]
+  const next = opening(table, now)
+  const entry = next.live(id)
+  if (entry !== undefined) next.drop(entry)
+  return [entry !== undefined, next.orUnchanged(table)]
 }
 
 /** Drops every expired session; returns how many this call dropped. */
 export const cleanup = (table: Table, now: number): Transition<number> => {
-  const draft = new Draft(table, now)
-  const dropped = draft.sweep(Number.POSITIVE_INFINITY)
-  return [dropped, draft.freeze()]
+  const next = new Next(table, now)
+  const dropped = next.sweep(Number.POSITIVE_INFINITY)
+  return [dropped, next.orUnchanged(table)]
 }
 
 /** Figures over the live sessions, after dropping the expired ones. */
 export const stats = (table: Table, now: number): Transition<TableStats> => {
-  const draft = new Draft(table, now)
-  draft.sweep(Number.POSITIVE_INFINITY)
-  const next = draft.freeze()
+  const next = new Next(table, now)
+  next.sweep(Number.POSITIVE_INFINITY)
   return [
     {
       activeSessions: HashMap.size(next.sessions),
@@ -414,6 +443,6 @@ export const stats = (table: Table, now: number): Transition<TableStats> => {
       evicted: next.evicted,
       expired: next.expired
     },
-    next
+    next.orUnchanged(table)
   ]
 }
