@@ -1,0 +1,197 @@
+/**
+ * The five implementations behind one driver interface. Each batch runs the way its kind of
+ * caller would run it: the library and the hand-rolled Effect store inside one Effect program,
+ * the others in a plain loop. A batch returns its elapsed nanoseconds.
+ */
+import { Effect, HashMap, HashSet, Option, Ref } from "effect"
+import { type PIIType, type SessionId, SessionManager, type SessionManagerService } from "../../src/index.js"
+import type { Call } from "./sequence.js"
+import { LruSessionStore, SpecPortStore } from "./stores.js"
+
+export interface Driver {
+  readonly increments: (calls: ReadonlyArray<Call>) => number
+  readonly getTaints: (ids: ReadonlyArray<SessionId>) => number
+  readonly gets: (ids: ReadonlyArray<SessionId>) => number
+  readonly addTaints: (ids: ReadonlyArray<SessionId>, pii: PIIType) => void
+  /** How many of `ids` still carry a taint. */
+  readonly stillTainted: (ids: ReadonlyArray<SessionId>) => number
+  readonly liveSessions: () => number
+  readonly totalCalls: () => number
+}
+
+export interface Subject {
+  readonly key: "effect" | "runSync" | "lruEffect" | "lru" | "specPort" | "floor"
+  readonly label: string
+  /** Only for the steady and read workloads (it does not bound the table). */
+  readonly steadyOnly?: true
+  readonly make: (maxSessions: number) => Driver
+}
+
+const TTL_MS = 3_600_000
+
+const time = (run: () => void): number => {
+  const start = process.hrtime.bigint()
+  run()
+  return Number(process.hrtime.bigint() - start)
+}
+
+// The library's operations can only fail here with a programming error in the harness.
+const orDie = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A> => Effect.orDie(effect)
+
+const libraryDriver = (sm: SessionManagerService, perOperation: boolean): Driver => {
+  const inOneProgram = (body: () => Effect.Effect<void>) => time(() => Effect.runSync(body()))
+  const batch = <A>(items: ReadonlyArray<A>, op: (item: A) => Effect.Effect<unknown>) =>
+    perOperation
+      ? time(() => {
+          for (const item of items) Effect.runSync(op(item))
+        })
+      : inOneProgram(() =>
+          Effect.gen(function* () {
+            for (const item of items) yield* op(item)
+          })
+        )
+  return {
+    increments: (calls) => batch(calls, (c) => orDie(sm.increment(c.id, c.tool))),
+    getTaints: (ids) => batch(ids, (id) => orDie(sm.getTaints(id))),
+    gets: (ids) => batch(ids, (id) => orDie(sm.get(id))),
+    addTaints: (ids, pii) => {
+      batch(ids, (id) => orDie(sm.addTaint(id, pii)))
+    },
+    stillTainted: (ids) =>
+      ids.filter((id) => HashSet.size(Effect.runSync(orDie(sm.getTaints(id)))) > 0).length,
+    liveSessions: () => Effect.runSync(orDie(sm.stats)).activeSessions,
+    totalCalls: () => Effect.runSync(orDie(sm.stats)).totalCalls
+  }
+}
+
+const lruDriver = (store: LruSessionStore, inEffect: boolean): Driver => {
+  const batch = <A>(items: ReadonlyArray<A>, op: (item: A) => unknown) =>
+    inEffect
+      ? time(() =>
+          Effect.runSync(
+            Effect.gen(function* () {
+              for (const item of items) yield* Effect.sync(() => op(item))
+            })
+          )
+        )
+      : time(() => {
+          for (const item of items) op(item)
+        })
+  return {
+    increments: (calls) => batch(calls, (c) => store.increment(c.id, c.tool)),
+    getTaints: (ids) => batch(ids, (id) => store.getTaints(id)),
+    gets: (ids) => batch(ids, (id) => store.get(id)),
+    addTaints: (ids, pii) => {
+      batch(ids, (id) => store.addTaint(id, pii))
+    },
+    stillTainted: (ids) => ids.filter((id) => store.getTaints(id).size > 0).length,
+    liveSessions: () => store.size,
+    totalCalls: () => {
+      let sum = 0
+      for (const session of store.cache.values()) sum += session.totalCalls
+      return sum
+    }
+  }
+}
+
+const specPortDriver = (store: SpecPortStore): Driver => {
+  const batch = <A>(items: ReadonlyArray<A>, op: (item: A) => unknown) =>
+    time(() => {
+      for (const item of items) op(item)
+    })
+  return {
+    increments: (calls) => batch(calls, (c) => store.increment(c.id, c.tool)),
+    getTaints: (ids) => batch(ids, (id) => store.getTaints(id)),
+    gets: (ids) => batch(ids, (id) => store.sessions.get(id)),
+    addTaints: (ids, pii) => {
+      batch(ids, (id) => store.getOrCreate(id).taints.add(pii))
+    },
+    stillTainted: (ids) => ids.filter((id) => store.getTaints(id).size > 0).length,
+    liveSessions: () => store.sessions.size,
+    totalCalls: () => {
+      let sum = 0
+      for (const session of store.sessions.values()) sum += session.totalCalls
+      return sum
+    }
+  }
+}
+
+/**
+ * Not an alternative but a floor: the least any design of the card's shape (an Effect Ref over
+ * an Effect HashMap, one immutable record per session) can cost here, with no access index, no
+ * eviction, no expiry and no snapshot. It shows how much of (1) is the HashMap itself.
+ */
+const floorDriver = (): Driver => {
+  interface Record {
+    readonly totalCalls: number
+    readonly tools: ReadonlyArray<string | number>
+  }
+  const ref = Ref.unsafeMake(HashMap.empty<SessionId, Record>())
+  const count = (found: Option.Option<Record>, tool: string): Record => {
+    if (Option.isNone(found)) return { totalCalls: 1, tools: [tool, 1] }
+    const tools = found.value.tools.slice()
+    const at = tools.indexOf(tool)
+    if (at === -1) tools.push(tool, 1)
+    else tools[at + 1] = (tools[at + 1] as number) + 1
+    return { totalCalls: found.value.totalCalls + 1, tools }
+  }
+  const inProgram = <A>(items: ReadonlyArray<A>, op: (item: A) => Effect.Effect<unknown>) =>
+    time(() =>
+      Effect.runSync(
+        Effect.gen(function* () {
+          for (const item of items) yield* op(item)
+        })
+      )
+    )
+  return {
+    increments: (calls) =>
+      inProgram(calls, (c) =>
+        Ref.update(ref, (m) => HashMap.modifyAt(m, c.id, (o) => Option.some(count(o, c.tool))))
+      ),
+    getTaints: (ids) => inProgram(ids, (id) => Effect.map(Ref.get(ref), (m) => HashMap.get(m, id))),
+    gets: (ids) => inProgram(ids, (id) => Effect.map(Ref.get(ref), (m) => HashMap.get(m, id))),
+    addTaints: () => {},
+    stillTainted: () => 0,
+    liveSessions: () => HashMap.size(Ref.get(ref).pipe(Effect.runSync)),
+    totalCalls: () => 0
+  }
+}
+
+const makeLibrary = (maxSessions: number) => Effect.runSync(SessionManager.make({ maxSessions, ttl: TTL_MS }))
+
+export const subjects: ReadonlyArray<Subject> = [
+  {
+    key: "effect",
+    label: "(1) this library, inside one Effect program",
+    make: (n) => libraryDriver(makeLibrary(n), false)
+  },
+  {
+    key: "runSync",
+    label: "(2) this library, Effect.runSync per operation",
+    make: (n) => libraryDriver(makeLibrary(n), true)
+  },
+  {
+    key: "lruEffect",
+    label: "(3) lru-cache store, each operation in Effect.sync",
+    make: (n) => lruDriver(new LruSessionStore(n, TTL_MS), true)
+  },
+  {
+    key: "lru",
+    label: "(4) lru-cache store, called directly",
+    make: (n) => lruDriver(new LruSessionStore(n, TTL_MS), false)
+  },
+  {
+    key: "specPort",
+    label: "(5) the specification's design (Map, linear scans)",
+    make: (n) => specPortDriver(new SpecPortStore(n, TTL_MS))
+  },
+  {
+    key: "floor",
+    label: "(0) floor: Effect Ref over Effect HashMap, no index, eviction, expiry or snapshot",
+    steadyOnly: true,
+    make: floorDriver
+  }
+]
+
+/** The library's service, for the workloads that use it directly (concurrency, memory). */
+export const library = makeLibrary
