@@ -32,6 +32,20 @@ export interface SessionManagerService {
   ) => Effect.Effect<SessionState, SessionCapacityExceeded | SessionStoreUnavailable>
   /** The taints of the live session; empty when it is missing or expired. Never touches. */
   readonly getTaints: (id: SessionId) => Effect.Effect<HashSet.HashSet<PIIType>, SessionStoreUnavailable>
+  /**
+   * Touches the session (creating it if needed), calls `decide` with its state before this
+   * call, and counts one call of `tool` only when `decide` returns `record: true`. Deciding and
+   * counting are one atomic step, so concurrent callers can never overshoot a limit. `decide`
+   * must be pure and may run more than once (a shared store retries it on conflict).
+   */
+  readonly decideAndRecord: <A>(
+    id: SessionId,
+    tool: ToolName,
+    decide: (before: SessionState) => { readonly record: boolean; readonly value: A }
+  ) => Effect.Effect<
+    { readonly value: A; readonly state: SessionState },
+    SessionCapacityExceeded | SessionStoreUnavailable
+  >
   /** Clears the taints of a live session without touching it; false when there is none. */
   readonly clearTaints: (id: SessionId) => Effect.Effect<boolean, SessionStoreUnavailable>
   /** Removes a live session; false when there is none. */
@@ -78,6 +92,16 @@ const make = (options: SessionManagerOptions = {}): Effect.Effect<SessionManager
           Effect.map(
             run((table, now) => Table.get(table, now, id)),
             (entry) => Taints.toHashSet(entry === undefined ? 0 : entry.taints)
+          ),
+        decideAndRecord: (id, tool, decide) =>
+          Effect.flatMap(
+            run((table, now) =>
+              Table.decideAndRecord(table, now, id, tool, (before) => decide(toState(before)))
+            ),
+            (outcome) =>
+              outcome instanceof SessionCapacityExceeded
+                ? Effect.fail(outcome)
+                : Effect.succeed({ value: outcome.value, state: toState(outcome.entry) })
           ),
         clearTaints: (id) => run((table, now) => Table.clearTaints(table, now, id)),
         remove: (id) => run((table, now) => Table.remove(table, now, id)),

@@ -11,6 +11,7 @@ import * as AccessIndex from "../src/internal/accessIndex.js"
 import * as Table from "../src/internal/sessionTable.js"
 import { toState } from "../src/internal/snapshot.js"
 import * as Taints from "../src/internal/taints.js"
+import * as ToolCounts from "../src/internal/toolCounts.js"
 
 interface ModelSession {
   readonly id: string
@@ -136,6 +137,23 @@ class Model {
     })
   }
 
+  /** Counts the call only while the tool has been called fewer than `limit` times. */
+  decide(reading: number, id: string, tool: string, limit: number) {
+    let allowed = false
+    const view = this.touching(reading, id, (s) => {
+      const count = s.counts.find(([t]) => t === tool)?.[1] ?? 0
+      allowed = count < limit
+      if (!allowed) return undefined
+      if (count === 0 && s.counts.length >= this.config.maxToolsPerSession) return "tools"
+      const slot = s.counts.find(([t]) => t === tool)
+      if (slot === undefined) s.counts.push([tool, 1])
+      else slot[1]++
+      s.total++
+      return undefined
+    })
+    return typeof view === "string" ? view : { value: allowed, view }
+  }
+
   addTaint(reading: number, id: string, pii: PIIType) {
     return this.touching(reading, id, (s) => {
       s.taints.add(pii)
@@ -254,6 +272,15 @@ const operation = fc.oneof(
     }),
     weight: 2
   },
+  {
+    arbitrary: fc.record({
+      op: fc.constant("decide" as const),
+      id: fc.constantFrom(...ids),
+      tool: fc.constantFrom(...tools),
+      limit: fc.integer({ min: 0, max: 3 })
+    }),
+    weight: 3
+  },
   { arbitrary: fc.record({ op: fc.constant("get" as const), id: fc.constantFrom(...ids) }), weight: 2 },
   { arbitrary: fc.record({ op: fc.constant("getTaints" as const), id: fc.constantFrom(...ids) }), weight: 1 },
   {
@@ -315,6 +342,25 @@ describe("sessionTable (the pure core)", () => {
             table = next
             actual = settled(result)
             expected = model.increment(reading, step.id, step.tool)
+            break
+          }
+          case "decide": {
+            const [result, next] = Table.decideAndRecord(
+              table,
+              reading,
+              SessionId.make(step.id),
+              ToolName.make(step.tool),
+              (before) => {
+                const allowed = ToolCounts.get(before.tools, ToolName.make(step.tool)) < step.limit
+                return { record: allowed, value: allowed }
+              }
+            )
+            table = next
+            actual =
+              result instanceof SessionCapacityExceeded
+                ? result.reason
+                : { value: result.value, view: entryView(result.entry) }
+            expected = model.decide(reading, step.id, step.tool, step.limit)
             break
           }
           case "addTaint": {

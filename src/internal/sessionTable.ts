@@ -385,6 +385,43 @@ const isSettled = (table: Table, now: number): boolean => {
   )
 }
 
+/** What a caller's `decide` returns: whether to count the call, and a value to hand back. */
+export interface Decision<A> {
+  readonly record: boolean
+  readonly value: A
+}
+
+/** The input of `deciding`: the tool and the decision, which the change fills in. */
+interface Deciding<A> {
+  readonly tool: ToolName
+  readonly decide: (before: Entry) => Decision<A>
+  decision: Decision<A> | undefined
+}
+
+const deciding: Change<Deciding<unknown>> = (entry, config, input) => {
+  const decision = input.decide(entry)
+  input.decision = decision
+  return decision.record ? counting(entry, config, input.tool) : entry
+}
+
+/**
+ * Touches the session (creating it if needed), asks `decide` about its record as it is before
+ * this call, and counts the call of `tool` only when `decide` says so: the decision and the
+ * count are one step, so no other operation can come between them. `decide` must be pure.
+ */
+export const decideAndRecord = <A>(
+  table: Table,
+  now: number,
+  id: SessionId,
+  tool: ToolName,
+  decide: (before: Entry) => Decision<A>
+): Transition<{ readonly value: A; readonly entry: Entry } | SessionCapacityExceeded> => {
+  const input: Deciding<A> = { tool, decide, decision: undefined }
+  const [outcome, next] = touching(table, now, id, deciding as Change<Deciding<A>>, input)
+  if (outcome instanceof SessionCapacityExceeded) return [outcome, next]
+  return [{ value: input.decision!.value, entry: outcome }, next]
+}
+
 /** The live session, if any; reading does not touch it. */
 export const get = (table: Table, now: number, id: SessionId): Transition<Entry | undefined> => {
   if (isSettled(table, now)) return [Option.getOrUndefined(HashMap.get(table.sessions, id)), table]

@@ -568,6 +568,80 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
     )
   })
 
+  describe(`${name}: decide and record`, () => {
+    const underLimit =
+      (limit: number, t: ToolName) =>
+      (before: SessionState): { readonly record: boolean; readonly value: boolean } => {
+        const allowed = before.toolCount(t) < limit
+        return { record: allowed, value: allowed }
+      }
+
+    it.effect("100 concurrent calls against a limit of 10 record exactly 10", () =>
+      withManager(undefined)((sm) =>
+        Effect.gen(function* () {
+          const results = yield* Effect.all(
+            Array.from({ length: 100 }, () =>
+              sm.decideAndRecord(sid("s1"), tool("web_fetch"), underLimit(10, tool("web_fetch")))
+            ),
+            { concurrency: "unbounded" }
+          )
+          expect(results.filter((r) => r.value).length).toBe(10)
+          const state = Option.getOrThrow(yield* sm.get(sid("s1")))
+          expect(state.toolCount(tool("web_fetch"))).toBe(10)
+          expect(state.totalCalls).toBe(10)
+        })
+      )
+    )
+
+    it.effect("decide sees the state before this call, and the result shows it after", () =>
+      withManager(undefined)((sm) =>
+        Effect.gen(function* () {
+          yield* sm.increment(sid("s1"), tool("exec"))
+          const seen: Array<number> = []
+          const { state, value } = yield* sm.decideAndRecord(sid("s1"), tool("exec"), (before) => {
+            seen.push(before.toolCount(tool("exec")))
+            return { record: true, value: "counted" }
+          })
+          expect(value).toBe("counted")
+          expect(seen.at(-1)).toBe(1)
+          expect(state.toolCount(tool("exec"))).toBe(2)
+        })
+      )
+    )
+
+    it.effect("a call that is not recorded still touches and creates the session, without counting", () =>
+      withManager({ ttl: ms(100) })((sm) =>
+        Effect.gen(function* () {
+          const first = yield* sm.decideAndRecord(sid("new"), tool("exec"), () => ({
+            record: false,
+            value: 0
+          }))
+          expect(first.state.totalCalls).toBe(0)
+          yield* TestClock.adjust(ms(80))
+          yield* sm.decideAndRecord(sid("new"), tool("exec"), () => ({ record: false, value: 0 }))
+          yield* TestClock.adjust(ms(80))
+          const state = Option.getOrThrow(yield* sm.get(sid("new")))
+          expect(state.totalCalls).toBe(0)
+          expect(epoch(state, "lastAccessedAt")).toBe(80)
+        })
+      )
+    )
+
+    it.effect("recording a new tool beyond the bound fails and changes nothing", () =>
+      withManager({ maxToolsPerSession: 1 })((sm) =>
+        Effect.gen(function* () {
+          yield* sm.increment(sid("s1"), tool("a"))
+          const error = yield* Effect.flip(
+            sm.decideAndRecord(sid("s1"), tool("b"), () => ({ record: true, value: 1 }))
+          )
+          expect(error).toBeInstanceOf(SessionCapacityExceeded)
+          expect((error as SessionCapacityExceeded).reason).toBe("tools")
+          expect(Option.getOrThrow(yield* sm.get(sid("s1"))).totalCalls).toBe(1)
+        })
+      )
+    )
+  })
+
   describe(`${name}: cleanup and stats`, () => {
     it.effect("cleanup removes every expired session and returns how many", () =>
       withManager({ ttl: ms(100) })((sm) =>
