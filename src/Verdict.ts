@@ -1,0 +1,21 @@
+import { Schema } from "effect"
+import { PIIType } from "./PIIType.js"
+
+/** How severe a verdict is. */
+export const Severity = Schema.Literal("low", "medium", "high", "critical")
+
+/** One severity level. */
+export type Severity = typeof Severity.Type
+
+/**
+ * The shield's decision on one tool call. `ruleId` names the rule that decided (`null` when
+ * the policy's default verdict applied); `piiDetected` lists the kinds of personal data found
+ * in the call's arguments.
+ */
+export class Verdict extends Schema.Class<Verdict>("Verdict")({
+  decision: Schema.Literal("ALLOW", "BLOCK"),
+  ruleId: Schema.NullOr(Schema.String),
+  message: Schema.String,
+  severity: Severity,
+  piiDetected: Schema.Array(PIIType)
+}) {}
