@@ -1,0 +1,82 @@
+/**
+ * The engine's decision on one call, as a pure function of the policy, the tool, the session's
+ * state before the call and the personal data found in the call. It runs inside the session
+ * manager's atomic decide-and-record step, so it must stay pure.
+ */
+import { allPIITypes, type PIIType } from "../PIIType.js"
+import type { SessionState } from "../SessionState.js"
+import type { Comparison, Rule, SessionCondition, ShieldPolicy } from "../ShieldPolicy.js"
+import type { ToolName } from "../ToolName.js"
+import { Verdict } from "../Verdict.js"
+
+/** The rule id of a block by the taint chain. */
+export const TAINT_RULE_ID = "__pii_taint__"
+
+const compare = (value: number, c: Comparison): boolean =>
+  (c.gt === undefined || value > c.gt) &&
+  (c.gte === undefined || value >= c.gte) &&
+  (c.lt === undefined || value < c.lt) &&
+  (c.lte === undefined || value <= c.lte) &&
+  (c.eq === undefined || value === c.eq)
+
+const holds = (condition: SessionCondition, before: SessionState): boolean => {
+  switch (condition._tag) {
+    case "ToolCount":
+      return compare(before.toolCount(condition.tool), condition.comparison)
+    case "TotalCalls":
+      return compare(before.totalCalls, condition.comparison)
+    case "HasTaint":
+      return condition.anyOf.some((pii) => before.hasTaint(pii))
+  }
+}
+
+const matches = (rule: Rule, tool: ToolName, before: SessionState): boolean => {
+  if (!rule.enabled) return false
+  const selector = rule.when.tool
+  if (selector !== undefined && selector !== "*") {
+    if (typeof selector === "string" ? selector !== tool : !selector.includes(tool)) return false
+  }
+  return (rule.when.session ?? []).every((condition) => holds(condition, before))
+}
+
+const taintsOf = (before: SessionState): ReadonlyArray<PIIType> =>
+  allPIITypes.filter((pii) => before.hasTaint(pii))
+
+/**
+ * The verdict: the first matching block rule (in file order); else the taint chain (a tainted
+ * session calling an outgoing tool); else the first matching allow rule; else the default.
+ * An allow rule never overrides a block or the taint chain.
+ */
+export const decide = (
+  policy: ShieldPolicy,
+  tool: ToolName,
+  before: SessionState,
+  piiDetected: ReadonlyArray<PIIType>
+): Verdict => {
+  const verdict = (
+    decision: "ALLOW" | "BLOCK",
+    ruleId: string | null,
+    message: string,
+    severity: Verdict["severity"]
+  ) => new Verdict({ decision, ruleId, message, severity, piiDetected }, true)
+  const block = policy.rules.find((rule) => rule.verdict === "block" && matches(rule, tool, before))
+  if (block !== undefined) {
+    return verdict("BLOCK", block.id, block.message ?? `blocked by rule ${block.id}`, block.severity)
+  }
+  if (policy.taintChain.enabled && policy.taintChain.outgoingTools.includes(tool) && before.isTainted) {
+    const taints = taintsOf(before).join(", ")
+    return verdict(
+      "BLOCK",
+      TAINT_RULE_ID,
+      `session carries personal data (${taints}); outgoing tool ${tool} is blocked`,
+      "high"
+    )
+  }
+  const allow = policy.rules.find((rule) => rule.verdict === "allow" && matches(rule, tool, before))
+  if (allow !== undefined) {
+    return verdict("ALLOW", allow.id, allow.message ?? `allowed by rule ${allow.id}`, allow.severity)
+  }
+  return policy.defaultVerdict === "allow"
+    ? verdict("ALLOW", null, "no rule matched; the default verdict allows", "low")
+    : verdict("BLOCK", null, "no rule matched; the default verdict blocks", "low")
+}
