@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DateTime, FastCheck as fc, HashMap, HashSet } from "effect"
-import { type PIIType, SessionCapacityExceeded, SessionId, ToolName } from "../src/index.js"
+import { allPIITypes, type PIIType, SessionCapacityExceeded, SessionId, ToolName } from "../src/index.js"
 import * as AccessIndex from "../src/internal/accessIndex.js"
 import * as Table from "../src/internal/sessionTable.js"
 import { toState } from "../src/internal/snapshot.js"
@@ -41,6 +41,8 @@ const sortedCounts = (counts: Iterable<readonly [string, number]>) =>
 
 class Model {
   sessions: Array<ModelSession> = []
+  /** What the current step did, in the core's Lifecycle form. */
+  events: Array<Table.Lifecycle> = []
   now = Number.NEGATIVE_INFINITY
   order = 0
   evicted = 0
@@ -75,7 +77,10 @@ class Model {
   sweep(limit: number): number {
     const expired = this.sessions.filter((s) => this.isExpired(s)).sort((a, b) => a.order - b.order)
     const dropped = expired.slice(0, limit)
-    for (const s of dropped) this.drop(s)
+    for (const s of dropped) {
+      this.drop(s)
+      this.events.push({ _tag: "Expired", sessionId: SessionId.make(s.id) })
+    }
     this.expired += dropped.length
     return dropped.length
   }
@@ -85,6 +90,7 @@ class Model {
     if (s !== undefined && this.isExpired(s)) {
       this.drop(s)
       this.expired++
+      this.events.push({ _tag: "Expired", sessionId: SessionId.make(s.id) })
       return undefined
     }
     return s
@@ -101,8 +107,14 @@ class Model {
           .filter((x) => !this.config.protectTainted || x.taints.size === 0)
           .sort((a, b) => a.order - b.order)
         if (candidates.length === 0) return "sessions"
-        this.drop(candidates[0]!)
+        const victim = candidates[0]!
+        this.drop(victim)
         this.evicted++
+        this.events.push({
+          _tag: "Evicted",
+          sessionId: SessionId.make(victim.id),
+          tainted: victim.taints.size > 0
+        })
       }
       s = { id, createdAt: this.now, last: this.now, order: 0, counts: [], total: 0, taints: new Set() }
       created = true
@@ -119,7 +131,14 @@ class Model {
     }
     s.last = this.now
     s.order = ++this.order
-    if (created) this.sessions.push(s)
+    if (created) {
+      this.sessions.push(s)
+      this.events.push({ _tag: "Created", sessionId: SessionId.make(id) })
+    }
+    for (const pii of allPIITypes) {
+      if (s.taints.has(pii) && !before.taints.has(pii))
+        this.events.push({ _tag: "Tainted", sessionId: SessionId.make(id), pii })
+    }
     return this.view(s)
   }
 
@@ -173,6 +192,7 @@ class Model {
     this.sweep(Table.SWEEP_PER_OPERATION)
     const s = this.live(id)
     if (s === undefined) return false
+    if (s.taints.size > 0) this.events.push({ _tag: "TaintsCleared", sessionId: SessionId.make(id) })
     s.taints = new Set()
     return true
   }
@@ -183,6 +203,7 @@ class Model {
     const s = this.live(id)
     if (s === undefined) return false
     this.drop(s)
+    this.events.push({ _tag: "Removed", sessionId: SessionId.make(id) })
     return true
   }
 
@@ -316,6 +337,8 @@ describe("sessionTable (the pure core)", () => {
       let table = Table.empty(config)
       let reading = 0
       for (const step of operations) {
+        const previous = table
+        model.events = []
         let actual: unknown
         let expected: unknown
         switch (step.op) {
@@ -416,6 +439,8 @@ describe("sessionTable (the pure core)", () => {
         expect(actual, JSON.stringify(step)).toEqual(expected)
         expect([...HashMap.values(table.sessions)].map(entryView).sort(byId)).toEqual(model.state())
         expect([table.evicted, table.expired, table.now]).toEqual([model.evicted, model.expired, model.now])
+        // What the step did to the sessions, for events and metrics, in the order it did it.
+        expect(table === previous ? [] : (table.lifecycle ?? [])).toEqual(model.events)
         checkInvariants(table)
         // Expired sessions are never visible: whatever the table still holds past its TTL, a
         // read at the same time must not return it.

@@ -56,7 +56,18 @@ export interface Table {
   readonly totalCalls: number
   readonly evicted: number
   readonly expired: number
+  /** What the transition that produced this table did, in order; undefined when nothing. */
+  readonly lifecycle: ReadonlyArray<Lifecycle> | undefined
 }
+
+/**
+ * What a transition did to the set of sessions and their taints, for events and metrics. Only
+ * transitions that create, end or (un)taint a session record any, so most record none.
+ */
+export type Lifecycle =
+  | { readonly _tag: "Created" | "Expired" | "Removed" | "TaintsCleared"; readonly sessionId: SessionId }
+  | { readonly _tag: "Evicted"; readonly sessionId: SessionId; readonly tainted: boolean }
+  | { readonly _tag: "Tainted"; readonly sessionId: SessionId; readonly pii: PIIType }
 
 /** The figures `stats` reports, over live sessions. */
 export interface TableStats {
@@ -101,6 +112,7 @@ class Next implements Table {
   totalCalls: number
   evicted: number
   expired: number
+  lifecycle: Array<Lifecycle> | undefined
 
   constructor(table: Table, reading: number) {
     this.config = table.config
@@ -113,6 +125,19 @@ class Next implements Table {
     this.totalCalls = table.totalCalls
     this.evicted = table.evicted
     this.expired = table.expired
+    this.lifecycle = undefined
+  }
+
+  note(event: Lifecycle): void {
+    if (this.lifecycle === undefined) this.lifecycle = [event]
+    else this.lifecycle.push(event)
+  }
+
+  /** Notes a Tainted event for every taint `next` has that `previous` had not. */
+  noteTaints(id: SessionId, previous: Taints.TaintBits, next: Taints.TaintBits): void {
+    const added = next & ~previous
+    if (added === 0) return
+    for (const pii of Taints.toArray(added)) this.note({ _tag: "Tainted", sessionId: id, pii })
   }
 
   /** `now` as a DateTime. */
@@ -137,10 +162,9 @@ class Next implements Table {
     while (dropped < limit) {
       const entry = this.oldest()
       if (entry === undefined || !isExpired(this.config, entry, this.now)) break
-      this.drop(entry)
+      this.dropExpired(entry)
       dropped++
     }
-    this.expired += dropped
     return dropped
   }
 
@@ -164,6 +188,7 @@ class Next implements Table {
   dropExpired(entry: Entry): void {
     this.drop(entry)
     this.expired++
+    this.note({ _tag: "Expired", sessionId: entry.id })
   }
 
   /** Makes room for one more session; false when every live session is protected. */
@@ -176,6 +201,7 @@ class Next implements Table {
     if (victim === undefined) return false
     this.drop(victim)
     this.evicted++
+    this.note({ _tag: "Evicted", sessionId: victim.id, tainted: victim.taints !== 0 })
     return true
   }
 
@@ -184,7 +210,7 @@ class Next implements Table {
    * or expired (making room for it), and stores the result touched now. A live session is
    * read and written in one pass over the map, the path nearly every call takes.
    */
-  touch<A>(id: SessionId, change: Change<A>, input: A): Entry | SessionCapacityExceeded {
+  touch<A>(id: SessionId, change: Update<A>, input: A): Entry | SessionCapacityExceeded {
     let previous: Entry | undefined
     let expired: Entry | undefined
     let outcome: Entry | SessionCapacityExceeded | undefined
@@ -210,12 +236,13 @@ class Next implements Table {
     if (!(outcome instanceof SessionCapacityExceeded)) {
       this.sessions = sessions
       this.reindex(previous, outcome!)
+      this.noteTaints(id, previous.taints, outcome!.taints)
     }
     return outcome!
   }
 
   /** Creates the session `id` with `change` applied, making room for it. */
-  create<A>(id: SessionId, change: Change<A>, input: A): Entry | SessionCapacityExceeded {
+  create<A>(id: SessionId, change: Update<A>, input: A): Entry | SessionCapacityExceeded {
     if (!this.makeRoom()) {
       return new SessionCapacityExceeded({
         reason: "sessions",
@@ -229,6 +256,8 @@ class Next implements Table {
     const entry = this.touched(outcome)
     this.sessions = HashMap.set(this.sessions, id, entry)
     this.reindex(undefined, entry)
+    this.note({ _tag: "Created", sessionId: id })
+    this.noteTaints(id, 0, entry.taints)
     return entry
   }
 
@@ -270,7 +299,8 @@ class Next implements Table {
       this.tainted === table.tainted &&
       this.touches === table.touches &&
       this.evicted === table.evicted &&
-      this.expired === table.expired
+      this.expired === table.expired &&
+      this.lifecycle === undefined
       ? table
       : this
   }
@@ -280,7 +310,7 @@ class Next implements Table {
  * What a touching operation does to a session's record, or why it cannot. A plain function
  * of its input, so no closure is allocated per call.
  */
-type Change<A> = (entry: Entry, config: TableConfig, input: A) => Entry | SessionCapacityExceeded
+type Update<A> = (entry: Entry, config: TableConfig, input: A) => Entry | SessionCapacityExceeded
 
 // Records are built in one place with one field order, so they all share one hidden class.
 const makeEntry = (
@@ -293,9 +323,9 @@ const makeEntry = (
   tools: ToolCounts.ToolCounts
 ): Entry => ({ id, createdAt, lastAccessedAt, touch, totalCalls, taints, tools })
 
-const unchanged: Change<undefined> = (entry) => entry
+const unchanged: Update<undefined> = (entry) => entry
 
-const counting: Change<ToolName> = (entry, config, tool) => {
+const counting: Update<ToolName> = (entry, config, tool) => {
   const tools = ToolCounts.increment(entry.tools, tool, config.maxToolsPerSession)
   if (tools === undefined) {
     return new SessionCapacityExceeded({
@@ -315,7 +345,7 @@ const counting: Change<ToolName> = (entry, config, tool) => {
   )
 }
 
-const tainting: Change<PIIType> = (entry, _, pii) =>
+const tainting: Update<PIIType> = (entry, _, pii) =>
   makeEntry(
     entry.id,
     entry.createdAt,
@@ -339,7 +369,8 @@ export const empty = (config: TableConfig): Table =>
       touches: 0,
       totalCalls: 0,
       evicted: 0,
-      expired: 0
+      expired: 0,
+      lifecycle: undefined
     },
     Number.NEGATIVE_INFINITY
   )
@@ -351,7 +382,7 @@ const opening = (table: Table, now: number): Next => {
   return next
 }
 
-const touching = <A>(table: Table, now: number, id: SessionId, change: Change<A>, input: A): Touched => {
+const touching = <A>(table: Table, now: number, id: SessionId, change: Update<A>, input: A): Touched => {
   const next = opening(table, now)
   const outcome = next.touch(id, change, input)
   return [outcome, next.orUnchanged(table)]
@@ -398,7 +429,7 @@ interface Deciding<A> {
   decision: Decision<A> | undefined
 }
 
-const deciding: Change<Deciding<unknown>> = (entry, config, input) => {
+const deciding: Update<Deciding<unknown>> = (entry, config, input) => {
   const decision = input.decide(entry)
   input.decision = decision
   return decision.record ? counting(entry, config, input.tool) : entry
@@ -417,7 +448,7 @@ export const decideAndRecord = <A>(
   decide: (before: Entry) => Decision<A>
 ): Transition<{ readonly value: A; readonly entry: Entry } | SessionCapacityExceeded> => {
   const input: Deciding<A> = { tool, decide, decision: undefined }
-  const [outcome, next] = touching(table, now, id, deciding as Change<Deciding<A>>, input)
+  const [outcome, next] = touching(table, now, id, deciding as Update<Deciding<A>>, input)
   if (outcome instanceof SessionCapacityExceeded) return [outcome, next]
   return [{ value: input.decision!.value, entry: outcome }, next]
 }
@@ -448,6 +479,7 @@ export const clearTaints = (table: Table, now: number, id: SessionId): Transitio
     )
     next.sessions = HashMap.set(next.sessions, entry.id, cleared)
     next.reindex(entry, cleared)
+    next.note({ _tag: "TaintsCleared", sessionId: entry.id })
   }
   return [true, next.orUnchanged(table)]
 }
@@ -456,7 +488,10 @@ export const clearTaints = (table: Table, now: number, id: SessionId): Transitio
 export const remove = (table: Table, now: number, id: SessionId): Transition<boolean> => {
   const next = opening(table, now)
   const entry = next.live(id)
-  if (entry !== undefined) next.drop(entry)
+  if (entry !== undefined) {
+    next.drop(entry)
+    next.note({ _tag: "Removed", sessionId: id })
+  }
   return [entry !== undefined, next.orUnchanged(table)]
 }
 

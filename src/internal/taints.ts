@@ -20,11 +20,15 @@ const setsByBits: Array<HashSet.HashSet<PIIType> | undefined> = []
 export const toHashSet = (bits: TaintBits): HashSet.HashSet<PIIType> => {
   let set = setsByBits[bits]
   if (set === undefined) {
-    set = HashSet.fromIterable(allPIITypes.filter((_, i) => (bits & (1 << i)) !== 0))
+    set = HashSet.fromIterable(toArray(bits))
     setsByBits[bits] = set
   }
   return set
 }
+
+/** The PII types of a bit set, in declaration order. */
+export const toArray = (bits: TaintBits): Array<PIIType> =>
+  allPIITypes.filter((_, i) => (bits & (1 << i)) !== 0)
 
 /** The bit set of an iterable of PII types. */
 export const fromIterable = (types: Iterable<PIIType>): TaintBits => {
