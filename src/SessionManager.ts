@@ -1,16 +1,28 @@
-import { type Clock, Context, Effect, Either, type HashSet, Layer, Option, Ref } from "effect"
-import * as Options from "./internal/options.js"
-import * as Table from "./internal/sessionTable.js"
-import { toState } from "./internal/snapshot.js"
-import * as Taints from "./internal/taints.js"
+import {
+  Config,
+  ConfigError,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  type HashSet,
+  Layer,
+  Option,
+  type Queue,
+  type Scope,
+  type Stream
+} from "effect"
+import * as Memory from "./internal/memory.js"
+import { decodeDuration, type SessionOptions } from "./internal/options.js"
 import type { PIIType } from "./PIIType.js"
-import { SessionCapacityExceeded, type SessionStoreUnavailable } from "./SessionError.js"
+import type { SessionCapacityExceeded, SessionStoreUnavailable } from "./SessionError.js"
+import type { SessionEvent } from "./SessionEvent.js"
 import type { SessionId } from "./SessionId.js"
-import { type SessionState, SessionStats } from "./SessionState.js"
+import type { SessionState, SessionStats } from "./SessionState.js"
 import type { ToolName } from "./ToolName.js"
 
 /** Options of the in-memory layer. Invalid options make the layer die when it is built. */
-export type SessionManagerOptions = Options.SessionOptions
+export type SessionManagerOptions = SessionOptions
 
 /** The operations of a session manager, whichever store backs it. */
 export interface SessionManagerService {
@@ -54,80 +66,107 @@ export interface SessionManagerService {
   readonly cleanup: Effect.Effect<number, SessionStoreUnavailable>
   /** Figures over the live sessions. */
   readonly stats: Effect.Effect<SessionStats, SessionStoreUnavailable>
+  /**
+   * A subscription to this manager's lifecycle events, for the life of the scope. It exists
+   * once the Effect returns, so no event published after that is missed while the subscriber
+   * keeps up; one that falls more than `eventBuffer` events behind loses the oldest.
+   */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<SessionEvent>, never, Scope.Scope>
+  /** The lifecycle events as a Stream (a subscription per run of the stream). */
+  readonly events: Stream.Stream<SessionEvent>
 }
 
-// Effect's default clock gives monotonic nanoseconds; the table keeps whole milliseconds, the
-// precision of the snapshots' DateTime.
-const millis = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
+/**
+ * `make`'s requirements: a Scope when the options ask for a sweep (a fiber that lives as long
+ * as the scope), nothing otherwise.
+ */
+export type MakeRequirements<O> = "sweepInterval" extends keyof O
+  ? O["sweepInterval" & keyof O] extends undefined
+    ? never
+    : Scope.Scope
+  : never
+
+const make = <const O extends SessionManagerOptions = Record<never, never>>(
+  options?: O
+): Effect.Effect<SessionManagerService, never, MakeRequirements<O>> =>
+  // Without a sweep the in-memory make never touches the Scope it is typed with.
+  Memory.make(options ?? {}) as Effect.Effect<SessionManagerService, never, MakeRequirements<O>>
+
+const positive = (name: string) => (n: number) =>
+  Number.isSafeInteger(n) && n >= 1
+    ? Either.right(n)
+    : Either.left(ConfigError.InvalidData([], `${name} must be a positive integer, got ${n}`))
+
+const durationConfig = (name: string) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((text) => {
+      const duration = decodeDuration(text)
+      return duration === undefined
+        ? Either.left(
+            ConfigError.InvalidData(
+              [],
+              `${name} must be a duration such as "30 minutes", got ${JSON.stringify(text)}`
+            )
+          )
+        : Either.right(duration)
+    })
+  )
 
 /**
- * Builds an in-memory session manager. Dies with a message naming the option when an option
- * is invalid (a programming error, not a runtime condition).
+ * The options read from the environment: `POLICYSHIELD_SESSION_TTL` (a duration such as
+ * `30 minutes`), `POLICYSHIELD_MAX_SESSIONS`, `POLICYSHIELD_PROTECT_TAINTED` (`true`/`false`)
+ * and `POLICYSHIELD_SWEEP_INTERVAL` (a duration; no sweep when unset), each defaulting as the
+ * layer's options do.
  */
-const make = (options: SessionManagerOptions = {}): Effect.Effect<SessionManagerService> =>
-  Effect.suspend(() => {
-    const config = Options.decode(options)
-    if (Either.isLeft(config)) return Effect.dieMessage(config.left)
-    return Effect.map(Ref.make(Table.empty(config.right)), (ref): SessionManagerService => {
-      // One operation, one atomic step: the clock is read and the transition applied inside
-      // the same Ref.modify, so no other fiber's operation can come between them.
-      const run = <A>(f: (table: Table.Table, now: number) => Table.Transition<A>): Effect.Effect<A> =>
-        Effect.clockWith((clock) => Ref.modify(ref, (table) => f(table, millis(clock))))
-      const touching = (
-        f: (table: Table.Table, now: number) => Table.Touched
-      ): Effect.Effect<SessionState, SessionCapacityExceeded> =>
-        Effect.flatMap(run(f), (outcome) =>
-          outcome instanceof SessionCapacityExceeded ? Effect.fail(outcome) : Effect.succeed(toState(outcome))
-        )
-      return {
-        getOrCreate: (id) => touching((table, now) => Table.getOrCreate(table, now, id)),
-        get: (id) =>
-          Effect.map(
-            run((table, now) => Table.get(table, now, id)),
-            (entry) => (entry === undefined ? Option.none() : Option.some(toState(entry)))
-          ),
-        increment: (id, tool) => touching((table, now) => Table.increment(table, now, id, tool)),
-        addTaint: (id, pii) => touching((table, now) => Table.addTaint(table, now, id, pii)),
-        getTaints: (id) =>
-          Effect.map(
-            run((table, now) => Table.get(table, now, id)),
-            (entry) => Taints.toHashSet(entry === undefined ? 0 : entry.taints)
-          ),
-        decideAndRecord: (id, tool, decide) =>
-          Effect.flatMap(
-            run((table, now) =>
-              Table.decideAndRecord(table, now, id, tool, (before) => decide(toState(before)))
-            ),
-            (outcome) =>
-              outcome instanceof SessionCapacityExceeded
-                ? Effect.fail(outcome)
-                : Effect.succeed({ value: outcome.value, state: toState(outcome.entry) })
-          ),
-        clearTaints: (id) => run((table, now) => Table.clearTaints(table, now, id)),
-        remove: (id) => run((table, now) => Table.remove(table, now, id)),
-        cleanup: run(Table.cleanup),
-        stats: Effect.map(run(Table.stats), (figures) => new SessionStats(figures, true))
-      }
-    })
-  })
+const config: Config.Config<SessionManagerOptions> = Config.all({
+  ttl: Config.withDefault(durationConfig("POLICYSHIELD_SESSION_TTL"), Duration.hours(1)),
+  maxSessions: Config.integer("POLICYSHIELD_MAX_SESSIONS").pipe(
+    Config.mapOrFail(positive("POLICYSHIELD_MAX_SESSIONS")),
+    Config.withDefault(1000)
+  ),
+  protectTainted: Config.withDefault(Config.boolean("POLICYSHIELD_PROTECT_TAINTED"), true),
+  sweepInterval: Config.option(durationConfig("POLICYSHIELD_SWEEP_INTERVAL")).pipe(
+    Config.map(Option.getOrUndefined)
+  )
+})
 
 /**
  * The session manager service. A library offers layers and lets the application choose:
- * `SessionManager.layer(options)`, `SessionManager.Default`, or `SessionManager.make(options)`
- * for the service without a layer. Build one layer value once and share it: two builds are two
- * separate tables.
+ * `SessionManager.layer(options)`, `SessionManager.Default`, `SessionManager.layerConfig()`,
+ * or `SessionManager.make(options)` for the service without a layer. Build one layer value
+ * once and share it: two builds are two separate tables.
  */
 export class SessionManager extends Context.Tag("policyshield/SessionManager")<
   SessionManager,
   SessionManagerService
 >() {
-  /** The Effect that builds an in-memory manager. */
+  /** The Effect that builds an in-memory manager (it needs a Scope only for a sweep). */
   static readonly make = make
 
-  /** An in-memory manager with these options (defaults: 1 hour, 1000, true, 1024). */
+  /**
+   * An in-memory manager with these options (defaults: 1 hour, 1000, true, 1024). With
+   * `sweepInterval`, a fiber in the layer's scope drops expired sessions every interval and
+   * stops when the scope closes. Invalid options make the layer die, naming the option.
+   */
   static readonly layer = (options?: SessionManagerOptions): Layer.Layer<SessionManager> =>
-    Layer.effect(SessionManager, make(options))
+    Layer.scoped(SessionManager, Memory.make(options ?? {}))
 
   /** An in-memory manager with the default options. */
-  static readonly Default: Layer.Layer<SessionManager> = Layer.effect(SessionManager, make())
+  static readonly Default: Layer.Layer<SessionManager> = Layer.scoped(SessionManager, Memory.make({}))
+
+  /** The options `layerConfig` reads by default, to extend or compose. */
+  static readonly config = config
+
+  /**
+   * An in-memory manager with options from Effect's `Config` (by default from the
+   * environment, see `SessionManager.config`). A bad value fails the layer with a ConfigError
+   * that names the variable.
+   */
+  static readonly layerConfig = (
+    options: Config.Config<SessionManagerOptions> = config
+  ): Layer.Layer<SessionManager, ConfigError.ConfigError> =>
+    Layer.scoped(
+      SessionManager,
+      Effect.flatMap(options, (resolved) => Memory.make(resolved))
+    )
 }

@@ -2,8 +2,23 @@ export { TAINT_RULE_ID } from "./internal/decide.js"
 export { PIIDetector, type PIIDetectorService, PIIMatch } from "./PIIDetector.js"
 export { allPIITypes, PIIType } from "./PIIType.js"
 export { SessionCapacityExceeded, SessionStoreUnavailable } from "./SessionError.js"
+export {
+  SessionCreated,
+  SessionEvent,
+  SessionEvicted,
+  SessionExpired,
+  SessionRemoved,
+  SessionTainted,
+  SessionTaintsCleared
+} from "./SessionEvent.js"
 export { SessionId } from "./SessionId.js"
-export { SessionManager, type SessionManagerOptions, type SessionManagerService } from "./SessionManager.js"
+export {
+  type MakeRequirements,
+  SessionManager,
+  type SessionManagerOptions,
+  type SessionManagerService
+} from "./SessionManager.js"
+export * as SessionMetrics from "./SessionMetrics.js"
 export { SessionState, SessionStats } from "./SessionState.js"
 export {
   CAPACITY_RULE_ID,

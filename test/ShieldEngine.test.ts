@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, TestClock } from "effect"
+import { Duration, Effect, Layer, Option, Stream, TestClock } from "effect"
 import {
   CAPACITY_RULE_ID,
   InvalidToolCall,
@@ -286,7 +286,9 @@ describe("ShieldEngine", () => {
         clearTaints: () => failing,
         remove: () => failing,
         cleanup: failing,
-        stats: failing
+        stats: failing,
+        subscribe: Effect.dieMessage("not used by the engine"),
+        events: Stream.empty
       })
       const policy = yield* ShieldPolicy.fromYaml(policyYaml)
       const layer = ShieldEngine.layer(policy).pipe(

@@ -1,4 +1,5 @@
 import { Duration, Either, Option } from "effect"
+import type { ObserveOptions } from "./observe.js"
 import type { TableConfig } from "./sessionTable.js"
 
 /** The options every SessionManager layer takes. */
@@ -11,13 +12,31 @@ export interface SessionOptions {
   readonly protectTainted?: boolean | undefined
   /** The most distinct tools one session counts (default 1024). */
   readonly maxToolsPerSession?: number | undefined
+  /** Drop expired sessions every this often in a background fiber (default off). */
+  readonly sweepInterval?: Duration.DurationInput | undefined
+  /** Update the metrics of `SessionMetrics` (default true). */
+  readonly metrics?: boolean | undefined
+  /** A span per operation (default false: a span costs far more than an operation). */
+  readonly tracing?: boolean | undefined
+  /** Put session ids on spans and log annotations (default false: they can identify people). */
+  readonly traceSessionIds?: boolean | undefined
+  /** How many events a subscriber may fall behind before it loses the oldest (default 1024). */
+  readonly eventBuffer?: number | undefined
+}
+
+/** Options checked and resolved. */
+export interface Resolved {
+  readonly table: TableConfig
+  readonly observe: ObserveOptions
+  readonly sweepInterval: Duration.Duration | undefined
 }
 
 export const defaults = {
   ttl: Duration.hours(1),
   maxSessions: 1000,
   protectTainted: true,
-  maxToolsPerSession: 1024
+  maxToolsPerSession: 1024,
+  eventBuffer: 1024
 } as const
 
 const durationString = /^\d+(?:\.\d+)?\s+(?:nanos?|micros?|millis?|seconds?|minutes?|hours?|days?|weeks?)$/
@@ -25,16 +44,16 @@ const durationString = /^\d+(?:\.\d+)?\s+(?:nanos?|micros?|millis?|seconds?|minu
 const nonNegative = (n: unknown): boolean => typeof n === "number" && !Number.isNaN(n) && n >= 0
 
 /**
- * The TTL as a Duration, or undefined when the input is not a non-negative duration. The raw
- * input is checked first: `Duration.decode` turns `-5`, `NaN` and `"-5 seconds"` into zero.
+ * The input as a Duration, or undefined when it is not a non-negative duration. The raw input
+ * is checked first: `Duration.decode` turns `-5`, `NaN` and `"-5 seconds"` into zero.
  */
-const decodeTtl = (input: unknown): Duration.Duration | undefined => {
+export const decodeDuration = (input: unknown): Duration.Duration | undefined => {
   if (Duration.isDuration(input)) return input
   if (typeof input === "number" && !nonNegative(input)) return undefined
   if (typeof input === "bigint" && input < 0n) return undefined
-  if (typeof input === "string" && !durationString.test(input)) return undefined
+  if (typeof input === "string" && !durationString.test(input.trim())) return undefined
   if (Array.isArray(input) && !(input.length === 2 && input.every(nonNegative))) return undefined
-  return Option.getOrUndefined(Duration.decodeUnknown(input))
+  return Option.getOrUndefined(Duration.decodeUnknown(typeof input === "string" ? input.trim() : input))
 }
 
 const positiveInteger = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 1
@@ -42,31 +61,44 @@ const positiveInteger = (n: unknown): n is number => Number.isSafeInteger(n) && 
 const show = (value: unknown): string =>
   typeof value === "bigint" ? `${value}n` : String(JSON.stringify(value))
 
+const invalid = (option: string, expected: string, value: unknown) =>
+  Either.left(`SessionManager option "${option}" must be ${expected}, got ${show(value)}`)
+
+const isBoolean = (value: unknown): value is boolean => typeof value === "boolean"
+
 /** The options checked and resolved, or a message naming the first invalid option. */
-export const decode = (options: SessionOptions): Either.Either<TableConfig, string> => {
-  const ttl = decodeTtl(options.ttl ?? defaults.ttl)
-  if (ttl === undefined) {
-    return Either.left(
-      `SessionManager option "ttl" must be a non-negative duration, got ${show(options.ttl)}`
-    )
-  }
+export const decode = (options: SessionOptions): Either.Either<Resolved, string> => {
+  const ttl = decodeDuration(options.ttl ?? defaults.ttl)
+  if (ttl === undefined) return invalid("ttl", "a non-negative duration", options.ttl)
   const maxSessions = options.maxSessions ?? defaults.maxSessions
-  if (!positiveInteger(maxSessions)) {
-    return Either.left(
-      `SessionManager option "maxSessions" must be a positive integer, got ${show(maxSessions)}`
-    )
-  }
+  if (!positiveInteger(maxSessions)) return invalid("maxSessions", "a positive integer", maxSessions)
   const protectTainted = options.protectTainted ?? defaults.protectTainted
-  if (typeof protectTainted !== "boolean") {
-    return Either.left(
-      `SessionManager option "protectTainted" must be a boolean, got ${show(protectTainted)}`
-    )
-  }
+  if (!isBoolean(protectTainted)) return invalid("protectTainted", "a boolean", protectTainted)
   const maxToolsPerSession = options.maxToolsPerSession ?? defaults.maxToolsPerSession
-  if (!positiveInteger(maxToolsPerSession)) {
-    return Either.left(
-      `SessionManager option "maxToolsPerSession" must be a positive integer, got ${show(maxToolsPerSession)}`
-    )
+  if (!positiveInteger(maxToolsPerSession))
+    return invalid("maxToolsPerSession", "a positive integer", maxToolsPerSession)
+  let sweepInterval: Duration.Duration | undefined
+  if (options.sweepInterval !== undefined) {
+    sweepInterval = decodeDuration(options.sweepInterval)
+    if (
+      sweepInterval === undefined ||
+      !Duration.isFinite(sweepInterval) ||
+      Duration.toMillis(sweepInterval) <= 0
+    ) {
+      return invalid("sweepInterval", "a positive, finite duration", options.sweepInterval)
+    }
   }
-  return Either.right({ ttlMillis: Duration.toMillis(ttl), maxSessions, protectTainted, maxToolsPerSession })
+  const metrics = options.metrics ?? true
+  if (!isBoolean(metrics)) return invalid("metrics", "a boolean", metrics)
+  const tracing = options.tracing ?? false
+  if (!isBoolean(tracing)) return invalid("tracing", "a boolean", tracing)
+  const traceSessionIds = options.traceSessionIds ?? false
+  if (!isBoolean(traceSessionIds)) return invalid("traceSessionIds", "a boolean", traceSessionIds)
+  const eventBuffer = options.eventBuffer ?? defaults.eventBuffer
+  if (!positiveInteger(eventBuffer)) return invalid("eventBuffer", "a positive integer", eventBuffer)
+  return Either.right({
+    table: { ttlMillis: Duration.toMillis(ttl), maxSessions, protectTainted, maxToolsPerSession },
+    observe: { metrics, eventBuffer, tracing, traceSessionIds },
+    sweepInterval
+  })
 }

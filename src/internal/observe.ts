@@ -1,0 +1,182 @@
+/**
+ * What every session layer reports about itself: metrics, lifecycle events for subscribers,
+ * warnings, and (opt in) spans. The layers feed it the lifecycle of each operation; nothing
+ * here reads or changes session state.
+ */
+import { DateTime, Effect, Metric, PubSub, type Queue, type Scope, Stream } from "effect"
+import type { PIIType } from "../PIIType.js"
+import {
+  SessionCreated,
+  type SessionEvent,
+  SessionEvicted,
+  SessionExpired,
+  SessionRemoved,
+  SessionTainted,
+  SessionTaintsCleared
+} from "../SessionEvent.js"
+import type { SessionId } from "../SessionId.js"
+import * as Metrics from "../SessionMetrics.js"
+import type { Lifecycle } from "./sessionTable.js"
+
+const ended = {
+  capacity: Metric.tagged(Metrics.sessionsEnded, "reason", "capacity"),
+  expired: Metric.tagged(Metrics.sessionsEnded, "reason", "expired"),
+  removed: Metric.tagged(Metrics.sessionsEnded, "reason", "removed")
+}
+const rejectedFor = {
+  sessions: Metric.tagged(Metrics.capacityRejections, "reason", "sessions"),
+  tools: Metric.tagged(Metrics.capacityRejections, "reason", "tools")
+}
+const taintedWith = new Map<PIIType, Metric.Metric.Counter<number>>()
+const taintCounter = (pii: PIIType) => {
+  let counter = taintedWith.get(pii)
+  if (counter === undefined) {
+    counter = Metric.tagged(Metrics.taintsAdded, "pii", pii)
+    taintedWith.set(pii, counter)
+  }
+  return counter
+}
+
+const toEvent = (event: Lifecycle, at: DateTime.Utc): SessionEvent => {
+  switch (event._tag) {
+    case "Created":
+      return new SessionCreated({ sessionId: event.sessionId, at }, true)
+    case "Evicted":
+      return new SessionEvicted({ sessionId: event.sessionId, at, tainted: event.tainted }, true)
+    case "Expired":
+      return new SessionExpired({ sessionId: event.sessionId, at }, true)
+    case "Removed":
+      return new SessionRemoved({ sessionId: event.sessionId, at }, true)
+    case "Tainted":
+      return new SessionTainted({ sessionId: event.sessionId, at, pii: event.pii }, true)
+    case "TaintsCleared":
+      return new SessionTaintsCleared({ sessionId: event.sessionId, at }, true)
+  }
+}
+
+export interface ObserveOptions {
+  readonly metrics: boolean
+  /** How many events each subscriber may fall behind before it loses the oldest. */
+  readonly eventBuffer: number
+  readonly tracing: boolean
+  readonly traceSessionIds: boolean
+}
+
+export interface Observer {
+  /**
+   * Records what one operation did: metrics now, and events and warnings for `flush`. A layer
+   * calls it in the same step as the operation, so events queue up in the operations' order.
+   */
+  readonly lifecycle: (events: ReadonlyArray<Lifecycle>, nowMillis: number) => void
+  readonly callRecorded: () => void
+  readonly rejected: (reason: "sessions" | "tools") => void
+  /** Whether `flush` has anything to do. */
+  readonly pending: () => boolean
+  /**
+   * Publishes the queued events and logs the queued warnings (tainted sessions evicted). The
+   * layer runs it after the operation, before the operation returns, so a fiber's events are
+   * published in the order of its operations.
+   */
+  readonly flush: Effect.Effect<void>
+  readonly subscribe: Effect.Effect<Queue.Dequeue<SessionEvent>, never, Scope.Scope>
+  readonly events: Stream.Stream<SessionEvent>
+  /** Wraps an operation in a span when tracing is on; the operation itself otherwise. */
+  readonly span: <A, E, R>(
+    name: string,
+    effect: Effect.Effect<A, E, R>,
+    attributes: Record<string, unknown>,
+    sessionId?: SessionId
+  ) => Effect.Effect<A, E, R>
+}
+
+export const make = (options: ObserveOptions): Effect.Effect<Observer> =>
+  Effect.map(PubSub.sliding<SessionEvent>(options.eventBuffer), (pubsub): Observer => {
+    // Events are only built when someone listens: with no subscriber an operation pays a
+    // comparison, not an allocation.
+    let subscribers = 0
+    let events: Array<SessionEvent> = []
+    let warnings: Array<SessionId> = []
+
+    const subscribe = Effect.zipRight(
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          subscribers++
+        }),
+        () =>
+          Effect.sync(() => {
+            subscribers--
+          })
+      ),
+      PubSub.subscribe(pubsub)
+    )
+
+    return {
+      lifecycle: (happened, nowMillis) => {
+        const at = subscribers > 0 ? DateTime.unsafeMake(nowMillis) : undefined
+        for (const event of happened) {
+          if (options.metrics) {
+            switch (event._tag) {
+              case "Created":
+                Metrics.sessionsCreated.unsafeUpdate(1, [])
+                Metrics.liveSessions.unsafeModify(1, [])
+                break
+              case "Evicted":
+                ended.capacity.unsafeUpdate(1, [])
+                Metrics.liveSessions.unsafeModify(-1, [])
+                break
+              case "Expired":
+                ended.expired.unsafeUpdate(1, [])
+                Metrics.liveSessions.unsafeModify(-1, [])
+                break
+              case "Removed":
+                ended.removed.unsafeUpdate(1, [])
+                Metrics.liveSessions.unsafeModify(-1, [])
+                break
+              case "Tainted":
+                taintCounter(event.pii).unsafeUpdate(1, [])
+                break
+              case "TaintsCleared":
+                break
+            }
+          }
+          if (event._tag === "Evicted" && event.tainted) warnings.push(event.sessionId)
+          if (at !== undefined) events.push(toEvent(event, at))
+        }
+      },
+      callRecorded: () => {
+        if (options.metrics) Metrics.toolCallsRecorded.unsafeUpdate(1, [])
+      },
+      rejected: (reason) => {
+        if (options.metrics) rejectedFor[reason].unsafeUpdate(1, [])
+      },
+      pending: () => events.length > 0 || warnings.length > 0,
+      flush: Effect.suspend(() => {
+        // Taken and published in one step, so concurrent flushes keep the queue's order. The
+        // PubSub slides: a subscriber that is full loses its oldest events, never blocks this.
+        const published = events
+        const evicted = warnings
+        events = []
+        warnings = []
+        return Effect.zipRight(
+          published.length > 0 ? PubSub.publishAll(pubsub, published) : Effect.void,
+          Effect.forEach(
+            evicted,
+            (sessionId) =>
+              Effect.logWarning(
+                "a tainted session was evicted to make room (protectTainted is false): its taints are gone"
+              ).pipe(Effect.annotateLogs(options.traceSessionIds ? { sessionId } : {})),
+            { discard: true }
+          )
+        )
+      }),
+      subscribe,
+      events: Stream.unwrapScoped(Effect.map(subscribe, (queue) => Stream.fromQueue(queue))),
+      span: (name, effect, attributes, sessionId) =>
+        options.tracing
+          ? Effect.withSpan(effect, name, {
+              attributes:
+                options.traceSessionIds && sessionId !== undefined ? { ...attributes, sessionId } : attributes
+            })
+          : effect
+    }
+  })

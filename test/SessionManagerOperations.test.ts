@@ -1,0 +1,330 @@
+import { describe, expect, it } from "@effect/vitest"
+import {
+  Chunk,
+  ConfigError,
+  ConfigProvider,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Logger,
+  LogLevel,
+  Metric,
+  Option,
+  Queue,
+  Scope,
+  Stream,
+  TestClock,
+  Tracer
+} from "effect"
+import {
+  type SessionEvent,
+  SessionId,
+  SessionManager,
+  type SessionManagerOptions,
+  SessionMetrics,
+  ToolName
+} from "../src/index.js"
+
+const sid = (s: string) => SessionId.make(s)
+const tool = (s: string) => ToolName.make(s)
+
+const withManager =
+  (options: SessionManagerOptions = {}) =>
+  <A, E>(body: (sm: SessionManager["Type"]) => Effect.Effect<A, E>) =>
+    Effect.flatMap(SessionManager, body).pipe(Effect.provide(SessionManager.layer(options)))
+
+const fromEnv = (variables: Record<string, string>) =>
+  SessionManager.layerConfig().pipe(
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(variables)))))
+  )
+
+describe("SessionManager.layerConfig", () => {
+  it.effect("reads the TTL, the bound and the protection from the environment", () =>
+    Effect.gen(function* () {
+      const sm = yield* SessionManager
+      expect((yield* sm.stats).maxSessions).toBe(2)
+      yield* sm.addTaint(sid("t1"), "EMAIL")
+      yield* sm.getOrCreate(sid("s2"))
+      yield* sm.getOrCreate(sid("s3"))
+      // protectTainted is false: the tainted session was the least recent, so it went.
+      expect(Option.isNone(yield* sm.get(sid("t1")))).toBe(true)
+      yield* TestClock.adjust(Duration.minutes(30))
+      expect(Option.isSome(yield* sm.get(sid("s3")))).toBe(true)
+      yield* TestClock.adjust(Duration.millis(1))
+      expect(Option.isNone(yield* sm.get(sid("s3")))).toBe(true)
+    }).pipe(
+      Effect.provide(
+        fromEnv({
+          POLICYSHIELD_SESSION_TTL: "30 minutes",
+          POLICYSHIELD_MAX_SESSIONS: "2",
+          POLICYSHIELD_PROTECT_TAINTED: "false"
+        })
+      )
+    )
+  )
+
+  it.effect("defaults to 1 hour, 1000 sessions and tainted sessions protected", () =>
+    Effect.gen(function* () {
+      const sm = yield* SessionManager
+      expect((yield* sm.stats).maxSessions).toBe(1000)
+      yield* sm.getOrCreate(sid("s1"))
+      yield* TestClock.adjust(Duration.hours(1))
+      expect(Option.isSome(yield* sm.get(sid("s1")))).toBe(true)
+      yield* TestClock.adjust(Duration.millis(1))
+      expect(Option.isNone(yield* sm.get(sid("s1")))).toBe(true)
+    }).pipe(Effect.provide(fromEnv({})))
+  )
+
+  const bad: ReadonlyArray<readonly [string, string]> = [
+    ["POLICYSHIELD_SESSION_TTL", "soon"],
+    ["POLICYSHIELD_SESSION_TTL", "-5 seconds"],
+    ["POLICYSHIELD_MAX_SESSIONS", "many"],
+    ["POLICYSHIELD_MAX_SESSIONS", "0"],
+    ["POLICYSHIELD_PROTECT_TAINTED", "maybe"],
+    ["POLICYSHIELD_SWEEP_INTERVAL", "often"]
+  ]
+  for (const [variable, value] of bad) {
+    it.effect(`fails the layer naming ${variable} when it is ${JSON.stringify(value)}`, () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip(Layer.build(fromEnv({ [variable]: value })).pipe(Effect.scoped))
+        expect(ConfigError.isConfigError(error)).toBe(true)
+        expect(String(error)).toContain(variable)
+      })
+    )
+  }
+})
+
+const count = (metric: Metric.Metric.Counter<number>) =>
+  Effect.map(Metric.value(metric), (state) => state.count)
+const gauge = Effect.map(Metric.value(SessionMetrics.liveSessions), (state) => state.value)
+
+describe("SessionManager metrics", () => {
+  const ended = (reason: string) => Metric.tagged(SessionMetrics.sessionsEnded, "reason", reason)
+  const rejected = (reason: string) => Metric.tagged(SessionMetrics.capacityRejections, "reason", reason)
+  const tainted = (pii: string) => Metric.tagged(SessionMetrics.taintsAdded, "pii", pii)
+
+  const snapshot = Effect.all({
+    created: count(SessionMetrics.sessionsCreated),
+    capacity: count(ended("capacity")),
+    expired: count(ended("expired")),
+    removed: count(ended("removed")),
+    rejectedSessions: count(rejected("sessions")),
+    rejectedTools: count(rejected("tools")),
+    calls: count(SessionMetrics.toolCallsRecorded),
+    email: count(tainted("EMAIL")),
+    live: gauge
+  })
+
+  const scenario = (sm: SessionManager["Type"]) =>
+    Effect.gen(function* () {
+      yield* sm.increment(sid("a"), tool("x"))
+      yield* sm.increment(sid("a"), tool("y"))
+      yield* Effect.either(sm.increment(sid("a"), tool("z")))
+      yield* sm.addTaint(sid("a"), "EMAIL")
+      yield* sm.addTaint(sid("a"), "EMAIL")
+      yield* sm.getOrCreate(sid("b"))
+      yield* sm.getOrCreate(sid("c"))
+      yield* sm.addTaint(sid("c"), "EMAIL")
+      yield* Effect.either(sm.getOrCreate(sid("d")))
+      yield* sm.remove(sid("c"))
+      yield* sm.decideAndRecord(sid("d"), tool("x"), () => ({ record: true, value: null }))
+      yield* sm.decideAndRecord(sid("d"), tool("x"), () => ({ record: false, value: null }))
+      yield* TestClock.adjust(Duration.seconds(11))
+      yield* sm.cleanup
+    })
+
+  it.effect("count creations, ends by reason, rejections, calls and taints, and track live sessions", () =>
+    Effect.gen(function* () {
+      const before = yield* snapshot
+      yield* withManager({ maxSessions: 2, maxToolsPerSession: 2, ttl: Duration.seconds(10) })(scenario)
+      const after = yield* snapshot
+      const delta = Object.fromEntries(
+        Object.entries(after).map(([k, v]) => [k, v - before[k as keyof typeof before]])
+      )
+      // a, b; c evicts b; d is refused (a and c tainted); c removed; d then fits; a and d expire.
+      expect(delta).toEqual({
+        created: 4,
+        capacity: 1,
+        expired: 2,
+        removed: 1,
+        rejectedSessions: 1,
+        rejectedTools: 1,
+        calls: 3,
+        email: 2,
+        live: 0
+      })
+    })
+  )
+
+  it.effect("stay still when metrics are off", () =>
+    Effect.gen(function* () {
+      const before = yield* snapshot
+      yield* withManager({
+        maxSessions: 2,
+        maxToolsPerSession: 2,
+        ttl: Duration.seconds(10),
+        metrics: false
+      })(scenario)
+      expect(yield* snapshot).toEqual(before)
+    })
+  )
+})
+
+const tags = (events: Iterable<SessionEvent>) =>
+  [...events].map((e) => `${e._tag}:${e.sessionId}${"pii" in e ? `:${e.pii}` : ""}`)
+
+describe("SessionManager events", () => {
+  it.scoped("arrive in the order of the operations, each with its session id and time", () =>
+    withManager({ maxSessions: 2, ttl: Duration.seconds(10) })((sm) =>
+      Effect.gen(function* () {
+        const queue = yield* sm.subscribe
+        yield* sm.addTaint(sid("a"), "EMAIL")
+        yield* sm.addTaint(sid("a"), "EMAIL")
+        yield* sm.addTaint(sid("a"), "PHONE")
+        yield* sm.getOrCreate(sid("b"))
+        yield* sm.clearTaints(sid("a"))
+        yield* TestClock.adjust(Duration.seconds(1))
+        yield* sm.getOrCreate(sid("c"))
+        yield* sm.remove(sid("c"))
+        yield* TestClock.adjust(Duration.seconds(11))
+        yield* sm.get(sid("b"))
+        const events = yield* Queue.takeAll(queue)
+        expect(tags(events)).toEqual([
+          "Created:a",
+          "Tainted:a:EMAIL",
+          "Tainted:a:PHONE",
+          "Created:b",
+          "TaintsCleared:a",
+          "Evicted:a",
+          "Created:c",
+          "Removed:c",
+          "Expired:b"
+        ])
+        const evicted = Chunk.toReadonlyArray(events)[5]
+        expect(evicted?._tag === "Evicted" && evicted.tainted).toBe(false)
+        expect(Chunk.toReadonlyArray(events).map((e) => e.at.epochMillis)).toEqual([
+          0, 0, 0, 0, 0, 1000, 1000, 1000, 12000
+        ])
+      }).pipe(Effect.scoped)
+    )
+  )
+
+  it.scoped("a subscriber that does not read never slows the operations; it loses the oldest events", () =>
+    withManager({ eventBuffer: 4, maxSessions: 10_000 })((sm) =>
+      Effect.gen(function* () {
+        const queue = yield* sm.subscribe
+        for (let i = 0; i < 1000; i++) yield* sm.getOrCreate(sid(`s${i}`))
+        expect((yield* sm.stats).activeSessions).toBe(1000)
+        expect(tags(yield* Queue.takeAll(queue))).toEqual([
+          "Created:s996",
+          "Created:s997",
+          "Created:s998",
+          "Created:s999"
+        ])
+      }).pipe(Effect.scoped)
+    )
+  )
+
+  it.effect("the events stream carries the same events", () =>
+    withManager()((sm) =>
+      Effect.gen(function* () {
+        const fiber = yield* Stream.take(sm.events, 3).pipe(Stream.runCollect, Effect.fork)
+        // Let the stream subscribe before anything happens.
+        yield* Effect.yieldNow()
+        yield* Effect.yieldNow()
+        yield* sm.addTaint(sid("a"), "SSN")
+        yield* sm.remove(sid("a"))
+        const collected = yield* Effect.fromFiber(fiber)
+        expect(tags(collected)).toEqual(["Created:a", "Tainted:a:SSN", "Removed:a"])
+      })
+    )
+  )
+
+  it.effect("evicting a tainted session with protectTainted false logs a warning", () =>
+    Effect.gen(function* () {
+      const warnings: Array<string> = []
+      const collect = Logger.make(({ logLevel, message }) => {
+        if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) warnings.push(String(message))
+      })
+      yield* withManager({ maxSessions: 1, protectTainted: false })((sm) =>
+        Effect.gen(function* () {
+          yield* sm.getOrCreate(sid("clean"))
+          yield* sm.getOrCreate(sid("other"))
+          expect(warnings).toEqual([])
+          yield* sm.addTaint(sid("other"), "EMAIL")
+          yield* sm.getOrCreate(sid("third"))
+        })
+      ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toContain("tainted session was evicted")
+    })
+  )
+})
+
+describe("SessionManager tracing", () => {
+  const recording = (spans: Array<{ name: string; attributes: ReadonlyMap<string, unknown> }>) =>
+    Effect.map(Effect.tracer, (tracer) =>
+      Tracer.make({
+        span: (name, parent, context, links, startTime, kind, options) => {
+          const span = tracer.span(name, parent, context, links, startTime, kind, options)
+          spans.push({ name, attributes: span.attributes })
+          return span
+        },
+        context: (f, fiber) => tracer.context(f, fiber)
+      })
+    )
+
+  const run = (options: SessionManagerOptions) =>
+    Effect.gen(function* () {
+      const spans: Array<{ name: string; attributes: ReadonlyMap<string, unknown> }> = []
+      const tracer = yield* recording(spans)
+      yield* withManager(options)((sm) =>
+        Effect.gen(function* () {
+          yield* sm.increment(sid("telegram:42"), tool("web_fetch"))
+          yield* sm.stats
+        })
+      ).pipe(Effect.withTracer(tracer))
+      return spans
+    })
+
+  it.effect("is off by default: no spans", () =>
+    Effect.gen(function* () {
+      expect(yield* run({})).toEqual([])
+    })
+  )
+
+  it.effect("gives a span per operation when on, without session ids unless asked", () =>
+    Effect.gen(function* () {
+      const spans = yield* run({ tracing: true })
+      expect(spans.map((s) => s.name)).toEqual(["SessionManager.increment", "SessionManager.stats"])
+      expect(spans[0]?.attributes.get("tool")).toBe("web_fetch")
+      expect(spans[0]?.attributes.has("sessionId")).toBe(false)
+      const withIds = yield* run({ tracing: true, traceSessionIds: true })
+      expect(withIds[0]?.attributes.get("sessionId")).toBe("telegram:42")
+    })
+  )
+})
+
+describe("SessionManager sweep", () => {
+  it.effect("drops expired sessions every interval without any call, and stops with its scope", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        SessionManager.layer({ ttl: Duration.seconds(10), sweepInterval: Duration.seconds(5) }),
+        scope
+      )
+      const sm = Context.get(context, SessionManager)
+      for (let i = 0; i < 5; i++) yield* sm.getOrCreate(sid(`s${i}`))
+      yield* TestClock.adjust(Duration.seconds(16))
+      // The sweep at 15 s found them expired; nothing is left for cleanup.
+      expect(yield* sm.cleanup).toBe(0)
+      expect((yield* sm.stats).expired).toBe(5)
+      yield* Scope.close(scope, Exit.void)
+      for (let i = 0; i < 5; i++) yield* sm.getOrCreate(sid(`t${i}`))
+      yield* TestClock.adjust(Duration.seconds(30))
+      expect(yield* sm.cleanup).toBe(5)
+    })
+  )
+})
