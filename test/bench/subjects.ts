@@ -3,8 +3,14 @@
  * caller would run it: the library and the hand-rolled Effect store inside one Effect program,
  * the others in a plain loop. A batch returns its elapsed nanoseconds.
  */
-import { Effect, HashMap, HashSet, Option, Ref } from "effect"
-import { type PIIType, type SessionId, SessionManager, type SessionManagerService } from "../../src/index.js"
+import { Effect, HashMap, HashSet, Option, Queue, Ref, Scope } from "effect"
+import {
+  type PIIType,
+  type SessionEvent,
+  type SessionId,
+  SessionManager,
+  type SessionManagerService
+} from "../../src/index.js"
 import type { Call } from "./sequence.js"
 import { LruSessionStore, SpecPortStore } from "./stores.js"
 
@@ -20,10 +26,21 @@ export interface Driver {
 }
 
 export interface Subject {
-  readonly key: "effect" | "runSync" | "lruEffect" | "lru" | "specPort" | "floor"
+  readonly key:
+    | "effect"
+    | "effectNoMetrics"
+    | "effectSubscribed"
+    | "effectTraced"
+    | "runSync"
+    | "lruEffect"
+    | "lru"
+    | "specPort"
+    | "floor"
   readonly label: string
   /** Only for the steady and read workloads (it does not bound the table). */
   readonly steadyOnly?: true
+  /** Only at these table sizes (a variant shown where it makes its point). */
+  readonly sizes?: ReadonlyArray<number>
   readonly make: (maxSessions: number) => Driver
 }
 
@@ -38,7 +55,15 @@ const time = (run: () => void): number => {
 // The library's operations can only fail here with a programming error in the harness.
 const orDie = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A> => Effect.orDie(effect)
 
-const libraryDriver = (sm: SessionManagerService, perOperation: boolean): Driver => {
+/**
+ * `subscriber`: a subscription that the program drains every 64 operations, as an audit trail
+ * reading along would.
+ */
+const libraryDriver = (
+  sm: SessionManagerService,
+  perOperation: boolean,
+  subscriber?: Queue.Dequeue<SessionEvent>
+): Driver => {
   const inOneProgram = (body: () => Effect.Effect<void>) => time(() => Effect.runSync(body()))
   const batch = <A>(items: ReadonlyArray<A>, op: (item: A) => Effect.Effect<unknown>) =>
     perOperation
@@ -47,7 +72,11 @@ const libraryDriver = (sm: SessionManagerService, perOperation: boolean): Driver
         })
       : inOneProgram(() =>
           Effect.gen(function* () {
-            for (const item of items) yield* op(item)
+            let i = 0
+            for (const item of items) {
+              yield* op(item)
+              if (subscriber !== undefined && ++i % 64 === 0) yield* Queue.takeAll(subscriber)
+            }
           })
         )
   return {
@@ -157,13 +186,39 @@ const floorDriver = (): Driver => {
   }
 }
 
-const makeLibrary = (maxSessions: number) => Effect.runSync(SessionManager.make({ maxSessions, ttl: TTL_MS }))
+const makeLibrary = (maxSessions: number, metrics = true, tracing = false) =>
+  Effect.runSync(SessionManager.make({ maxSessions, ttl: TTL_MS, metrics, tracing }))
+
+const subscribed = (maxSessions: number) => {
+  const sm = makeLibrary(maxSessions)
+  // The subscription lives as long as the driver; the scope is never closed.
+  const queue = Effect.runSync(Effect.flatMap(Scope.make(), (scope) => Scope.extend(sm.subscribe, scope)))
+  return libraryDriver(sm, false, queue)
+}
 
 export const subjects: ReadonlyArray<Subject> = [
   {
     key: "effect",
     label: "(1) this library, inside one Effect program",
     make: (n) => libraryDriver(makeLibrary(n), false)
+  },
+  {
+    key: "effectNoMetrics",
+    label: "(1) with metrics off",
+    sizes: [1_000, 100_000],
+    make: (n) => libraryDriver(makeLibrary(n, false), false)
+  },
+  {
+    key: "effectSubscribed",
+    label: "(1) with an event subscriber reading along",
+    sizes: [1_000, 100_000],
+    make: subscribed
+  },
+  {
+    key: "effectTraced",
+    label: "(1) with tracing on (Effect's default tracer)",
+    sizes: [1_000, 100_000],
+    make: (n) => libraryDriver(makeLibrary(n, true, true), false)
   },
   {
     key: "runSync",
