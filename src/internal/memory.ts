@@ -3,7 +3,7 @@
  * operation reads the clock and applies one transition of the core in one `Ref.modify`, then
  * turns the result into the error channel and a public snapshot.
  */
-import { type Clock, Effect, Either, Option, Ref, Schedule, type Scope } from "effect"
+import { type Clock, Effect, Either, Option, Ref, type Scope } from "effect"
 import { SessionCapacityExceeded } from "../SessionError.js"
 import type { SessionManagerService } from "../SessionManager.js"
 import { type SessionState, SessionStats } from "../SessionState.js"
@@ -70,46 +70,18 @@ export const make = (
       )
 
     const service: SessionManagerService = {
-      getOrCreate: (id) =>
-        observer.span(
-          "SessionManager.getOrCreate",
-          touching((t, now) => Table.getOrCreate(t, now, id), none),
-          {},
-          id
-        ),
+      getOrCreate: (id) => touching((t, now) => Table.getOrCreate(t, now, id), none),
       get: (id) =>
-        observer.span(
-          "SessionManager.get",
-          Effect.map(
-            run((t, now) => Table.get(t, now, id)),
-            (entry) => (entry === undefined ? Option.none() : Option.some(toState(entry)))
-          ),
-          {},
-          id
+        Effect.map(
+          run((t, now) => Table.get(t, now, id)),
+          (entry) => (entry === undefined ? Option.none() : Option.some(toState(entry)))
         ),
-      increment: (id, tool) =>
-        observer.span(
-          "SessionManager.increment",
-          touching((t, now) => Table.increment(t, now, id, tool), counted),
-          { tool },
-          id
-        ),
-      addTaint: (id, pii) =>
-        observer.span(
-          "SessionManager.addTaint",
-          touching((t, now) => Table.addTaint(t, now, id, pii), none),
-          { pii },
-          id
-        ),
+      increment: (id, tool) => touching((t, now) => Table.increment(t, now, id, tool), counted),
+      addTaint: (id, pii) => touching((t, now) => Table.addTaint(t, now, id, pii), none),
       getTaints: (id) =>
-        observer.span(
-          "SessionManager.getTaints",
-          Effect.map(
-            run((t, now) => Table.get(t, now, id)),
-            (entry) => Taints.toHashSet(entry === undefined ? 0 : entry.taints)
-          ),
-          {},
-          id
+        Effect.map(
+          run((t, now) => Table.get(t, now, id)),
+          (entry) => Taints.toHashSet(entry === undefined ? 0 : entry.taints)
         ),
       decideAndRecord: (id, tool, decide) => {
         let recorded = false
@@ -120,43 +92,21 @@ export const make = (
             return decision
           })
         )
-        return observer.span(
-          "SessionManager.decideAndRecord",
-          Effect.map(
-            Effect.flatMap(step, (outcome) => settle(outcome, () => recorded && observer.callRecorded())),
-            (outcome) => ({ value: outcome.value, state: toState(outcome.entry) })
-          ),
-          { tool },
-          id
+        return Effect.map(
+          Effect.flatMap(step, (outcome) => settle(outcome, () => recorded && observer.callRecorded())),
+          (outcome) => ({ value: outcome.value, state: toState(outcome.entry) })
         )
       },
-      clearTaints: (id) =>
-        observer.span(
-          "SessionManager.clearTaints",
-          run((t, now) => Table.clearTaints(t, now, id)),
-          {},
-          id
-        ),
-      remove: (id) =>
-        observer.span(
-          "SessionManager.remove",
-          run((t, now) => Table.remove(t, now, id)),
-          {},
-          id
-        ),
-      cleanup: observer.span("SessionManager.cleanup", run(Table.cleanup), {}),
-      stats: observer.span(
-        "SessionManager.stats",
-        Effect.map(run(Table.stats), (figures) => new SessionStats(figures, true)),
-        {}
-      ),
+      clearTaints: (id) => run((t, now) => Table.clearTaints(t, now, id)),
+      remove: (id) => run((t, now) => Table.remove(t, now, id)),
+      cleanup: run(Table.cleanup),
+      stats: Effect.map(run(Table.stats), (figures) => new SessionStats(figures, true)),
       subscribe: observer.subscribe,
       events: observer.events
     }
 
-    if (sweepInterval !== undefined) {
-      // Returns the memory of expired sessions even when no call arrives; stops with the scope.
-      yield* Effect.forkScoped(Effect.repeat(service.cleanup, Schedule.spaced(sweepInterval)))
-    }
-    return service
+    const instrumented = observer.instrument(service)
+    // Returns the memory of expired sessions even when no call arrives; stops with the scope.
+    if (sweepInterval !== undefined) yield* Observe.forkSweep(sweepInterval, instrumented.cleanup)
+    return instrumented
   })

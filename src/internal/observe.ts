@@ -3,7 +3,17 @@
  * warnings, and (opt in) spans. The layers feed it the lifecycle of each operation; nothing
  * here reads or changes session state.
  */
-import { DateTime, Effect, Metric, PubSub, type Queue, type Scope, Stream } from "effect"
+import {
+  DateTime,
+  type Duration,
+  Effect,
+  Metric,
+  PubSub,
+  type Queue,
+  Schedule,
+  type Scope,
+  Stream
+} from "effect"
 import type { PIIType } from "../PIIType.js"
 import {
   SessionCreated,
@@ -15,6 +25,7 @@ import {
   SessionTaintsCleared
 } from "../SessionEvent.js"
 import type { SessionId } from "../SessionId.js"
+import type { SessionManagerService } from "../SessionManager.js"
 import * as Metrics from "../SessionMetrics.js"
 import type { Lifecycle } from "./sessionTable.js"
 
@@ -80,14 +91,16 @@ export interface Observer {
   readonly flush: Effect.Effect<void>
   readonly subscribe: Effect.Effect<Queue.Dequeue<SessionEvent>, never, Scope.Scope>
   readonly events: Stream.Stream<SessionEvent>
-  /** Wraps an operation in a span when tracing is on; the operation itself otherwise. */
-  readonly span: <A, E, R>(
-    name: string,
-    effect: Effect.Effect<A, E, R>,
-    attributes: Record<string, unknown>,
-    sessionId?: SessionId
-  ) => Effect.Effect<A, E, R>
+  /** The service with a span around every operation when tracing is on; the service otherwise. */
+  readonly instrument: (service: SessionManagerService) => SessionManagerService
 }
+
+/** Runs `cleanup` every `interval` for the life of the scope; a failed run waits for the next. */
+export const forkSweep = (
+  interval: Duration.Duration,
+  cleanup: Effect.Effect<number, unknown>
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.asVoid(Effect.forkScoped(Effect.repeat(Effect.ignore(cleanup), Schedule.spaced(interval))))
 
 export const make = (options: ObserveOptions): Effect.Effect<Observer> =>
   Effect.map(PubSub.sliding<SessionEvent>(options.eventBuffer), (pubsub): Observer => {
@@ -171,12 +184,33 @@ export const make = (options: ObserveOptions): Effect.Effect<Observer> =>
       }),
       subscribe,
       events: Stream.unwrapScoped(Effect.map(subscribe, (queue) => Stream.fromQueue(queue))),
-      span: (name, effect, attributes, sessionId) =>
-        options.tracing
-          ? Effect.withSpan(effect, name, {
-              attributes:
-                options.traceSessionIds && sessionId !== undefined ? { ...attributes, sessionId } : attributes
-            })
-          : effect
+      instrument: (service) => {
+        if (!options.tracing) return service
+        const span = <A, E>(
+          name: string,
+          effect: Effect.Effect<A, E>,
+          attributes: Record<string, unknown>,
+          sessionId?: SessionId
+        ): Effect.Effect<A, E> =>
+          Effect.withSpan(effect, `SessionManager.${name}`, {
+            attributes:
+              options.traceSessionIds && sessionId !== undefined ? { ...attributes, sessionId } : attributes
+          })
+        return {
+          getOrCreate: (id) => span("getOrCreate", service.getOrCreate(id), {}, id),
+          get: (id) => span("get", service.get(id), {}, id),
+          increment: (id, tool) => span("increment", service.increment(id, tool), { tool }, id),
+          addTaint: (id, pii) => span("addTaint", service.addTaint(id, pii), { pii }, id),
+          getTaints: (id) => span("getTaints", service.getTaints(id), {}, id),
+          decideAndRecord: (id, tool, decide) =>
+            span("decideAndRecord", service.decideAndRecord(id, tool, decide), { tool }, id),
+          clearTaints: (id) => span("clearTaints", service.clearTaints(id), {}, id),
+          remove: (id) => span("remove", service.remove(id), {}, id),
+          cleanup: span("cleanup", service.cleanup, {}),
+          stats: span("stats", service.stats, {}),
+          subscribe: service.subscribe,
+          events: service.events
+        }
+      }
     }
   })
