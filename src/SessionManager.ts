@@ -13,7 +13,8 @@ import {
   type Stream
 } from "effect"
 import * as Memory from "./internal/memory.js"
-import { decodeDuration, type SessionOptions } from "./internal/options.js"
+import { decodeDuration, type RedisSessionOptions, type SessionOptions } from "./internal/options.js"
+import * as Redis from "./internal/redis.js"
 import type { PIIType } from "./PIIType.js"
 import type { SessionCapacityExceeded, SessionStoreUnavailable } from "./SessionError.js"
 import type { SessionEvent } from "./SessionEvent.js"
@@ -23,6 +24,12 @@ import type { ToolName } from "./ToolName.js"
 
 /** Options of the in-memory layer. Invalid options make the layer die when it is built. */
 export type SessionManagerOptions = SessionOptions
+
+/**
+ * Options of the Redis layer: those of the in-memory layer, plus `url`, `keyPrefix`, `clock`
+ * and `commandTimeout`.
+ */
+export type SessionManagerRedisOptions = RedisSessionOptions
 
 /** The operations of a session manager, whichever store backs it. */
 export interface SessionManagerService {
@@ -131,6 +138,16 @@ const config: Config.Config<SessionManagerOptions> = Config.all({
 })
 
 /**
+ * The Redis layer's options from the environment: `POLICYSHIELD_REDIS_URL` (required),
+ * `POLICYSHIELD_REDIS_KEY_PREFIX` (default `policyshield`) and the variables of `config`.
+ */
+const redisConfig: Config.Config<SessionManagerRedisOptions> = Config.all({
+  url: Config.string("POLICYSHIELD_REDIS_URL"),
+  keyPrefix: Config.withDefault(Config.string("POLICYSHIELD_REDIS_KEY_PREFIX"), "policyshield"),
+  options: config
+}).pipe(Config.map(({ url, keyPrefix, options }) => ({ ...options, url, keyPrefix })))
+
+/**
  * The session manager service. A library offers layers and lets the application choose:
  * `SessionManager.layer(options)`, `SessionManager.Default`, `SessionManager.layerConfig()`,
  * or `SessionManager.make(options)` for the service without a layer. Build one layer value
@@ -162,6 +179,32 @@ export class SessionManager extends Context.Tag("policyshield/SessionManager")<
    * environment, see `SessionManager.config`). A bad value fails the layer with a ConfigError
    * that names the variable.
    */
+  /**
+   * The same service with the sessions in Redis, shared by every replica that uses the same
+   * Redis and key prefix. Scoped: the connection opens (and is pinged) when the layer is built
+   * and closes with its scope; an unreachable Redis fails the layer with
+   * SessionStoreUnavailable. Every operation is one atomic script call; see the README,
+   * "Running several replicas".
+   */
+  static readonly layerRedis = (
+    options: SessionManagerRedisOptions
+  ): Layer.Layer<SessionManager, SessionStoreUnavailable> => Layer.scoped(SessionManager, Redis.make(options))
+
+  /** The options `layerRedisConfig` reads by default. */
+  static readonly redisConfig = redisConfig
+
+  /**
+   * A Redis-backed manager with options from Effect's `Config` (by default
+   * `POLICYSHIELD_REDIS_URL` and the variables of `SessionManager.config`).
+   */
+  static readonly layerRedisConfig = (
+    options: Config.Config<SessionManagerRedisOptions> = redisConfig
+  ): Layer.Layer<SessionManager, ConfigError.ConfigError | SessionStoreUnavailable> =>
+    Layer.scoped(
+      SessionManager,
+      Effect.flatMap(options, (resolved) => Redis.make(resolved))
+    )
+
   static readonly layerConfig = (
     options: Config.Config<SessionManagerOptions> = config
   ): Layer.Layer<SessionManager, ConfigError.ConfigError> =>

@@ -16,6 +16,7 @@ export {
   type MakeRequirements,
   SessionManager,
   type SessionManagerOptions,
+  type SessionManagerRedisOptions,
   type SessionManagerService
 } from "./SessionManager.js"
 export * as SessionMetrics from "./SessionMetrics.js"

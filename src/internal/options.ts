@@ -102,3 +102,53 @@ export const decode = (options: SessionOptions): Either.Either<Resolved, string>
     sweepInterval
   })
 }
+
+/** The options of the Redis layer: the in-memory ones, and where and how to reach Redis. */
+export interface RedisSessionOptions extends SessionOptions {
+  /** Where Redis is, such as `redis://127.0.0.1:6379/0` (`rediss://` for TLS). */
+  readonly url: string
+  /** Prefix of every key of this manager, used as its Cluster hash tag (default `policyshield`). */
+  readonly keyPrefix?: string | undefined
+  /**
+   * Whose time decides expiry: `"server"` (default), Redis `TIME`, so replicas with skewed
+   * clocks agree; or `"client"`, the caller's Effect `Clock` (so TestClock drives it), clamped
+   * in Redis so that time never goes backwards.
+   */
+  readonly clock?: "server" | "client" | undefined
+  /** How long one command may take before it fails (default 2 seconds). */
+  readonly commandTimeout?: Duration.DurationInput | undefined
+}
+
+/** Redis options checked and resolved. */
+export interface ResolvedRedis extends Resolved {
+  readonly url: string
+  readonly keyPrefix: string
+  readonly clock: "server" | "client"
+  readonly commandTimeoutMillis: number
+}
+
+/** The Redis options checked and resolved, or a message naming the first invalid option. */
+export const decodeRedis = (options: RedisSessionOptions): Either.Either<ResolvedRedis, string> =>
+  Either.flatMap(decode(options), (resolved) => {
+    const url = options.url
+    if (typeof url !== "string" || !/^rediss?:\/\/./.test(url)) {
+      return Either.left(`SessionManager option "url" must be a redis:// or rediss:// URL, got ${show(url)}`)
+    }
+    const keyPrefix = options.keyPrefix ?? "policyshield"
+    if (typeof keyPrefix !== "string" || keyPrefix.length === 0 || /[{}\s]/.test(keyPrefix)) {
+      return invalid("keyPrefix", "a non-empty string without braces or spaces", keyPrefix)
+    }
+    const clock = options.clock ?? "server"
+    if (clock !== "server" && clock !== "client") return invalid("clock", '"server" or "client"', clock)
+    const timeout = decodeDuration(options.commandTimeout ?? "2 seconds")
+    if (timeout === undefined || !Duration.isFinite(timeout) || Duration.toMillis(timeout) <= 0) {
+      return invalid("commandTimeout", "a positive, finite duration", options.commandTimeout)
+    }
+    return Either.right({
+      ...resolved,
+      url,
+      keyPrefix,
+      clock,
+      commandTimeoutMillis: Duration.toMillis(timeout)
+    })
+  })
