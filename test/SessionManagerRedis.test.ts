@@ -1,0 +1,301 @@
+/**
+ * The Redis layer: the same contract suite as the in-memory layer (with clock: "client", so
+ * TestClock drives it), and what only Redis has: server time, outages, several processes.
+ */
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Either, Layer, Option, Queue, Schema } from "effect"
+import { Redis } from "ioredis"
+import {
+  PIIDetector,
+  SessionId,
+  SessionManager,
+  type SessionManagerRedisOptions,
+  SessionStoreUnavailable,
+  ShieldEngine,
+  ShieldPolicy,
+  ToolName
+} from "../src/index.js"
+import { sessionManagerContract } from "./contract/sessionManagerContract.js"
+import {
+  freePort,
+  MISSING_REDIS,
+  type RedisServer,
+  runRedisTests,
+  startRedis
+} from "./support/redisServer.js"
+
+if (!runRedisTests) console.warn(MISSING_REDIS)
+
+describe.runIf(runRedisTests)("Redis layer", () => {
+  let server: RedisServer
+  let prefixes = 0
+  beforeAll(async () => {
+    server = await startRedis()
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  // Every test gets its own key prefix: its own table on the shared server.
+  sessionManagerContract("Redis layer", (options) =>
+    SessionManager.layerRedis({
+      ...options,
+      url: server.url,
+      keyPrefix: `contract-${++prefixes}`,
+      clock: "client"
+    })
+  )
+})
+
+const sid = (s: string) => SessionId.make(s)
+const tool = (s: string) => ToolName.make(s)
+const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+
+describe.runIf(runRedisTests)("Redis layer, beyond the contract", () => {
+  let server: RedisServer
+  let prefixes = 0
+  beforeAll(async () => {
+    server = await startRedis()
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+  const layer = (options: Partial<SessionManagerRedisOptions> = {}) =>
+    SessionManager.layerRedis({ url: server.url, keyPrefix: `extra-${++prefixes}`, ...options })
+
+  it.live("with server time, sessions expire after a short real TTL", () =>
+    Effect.gen(function* () {
+      const sm = yield* SessionManager
+      const before = Date.now()
+      const state = yield* sm.increment(sid("s1"), tool("exec"))
+      expect(state.createdAt.epochMillis).toBeGreaterThanOrEqual(before - 5_000)
+      expect(state.createdAt.epochMillis).toBeLessThanOrEqual(Date.now() + 5_000)
+      expect(Option.isSome(yield* sm.get(sid("s1")))).toBe(true)
+      yield* sleep(400)
+      expect(Option.isNone(yield* sm.get(sid("s1")))).toBe(true)
+      expect((yield* sm.stats).expired).toBe(1)
+    }).pipe(Effect.provide(layer({ ttl: Duration.millis(200) })))
+  )
+
+  it.live("with server time, the sweep drops expired sessions without any call", () =>
+    Effect.gen(function* () {
+      const sm = yield* SessionManager
+      for (let i = 0; i < 3; i++) yield* sm.getOrCreate(sid(`s${i}`))
+      yield* sleep(600)
+      expect(yield* sm.cleanup).toBe(0)
+      expect((yield* sm.stats).expired).toBe(3)
+    }).pipe(Effect.provide(layer({ ttl: Duration.millis(100), sweepInterval: Duration.millis(150) })))
+  )
+
+  it.live("keys share one hash tag, and ids that look like keys or tags stay distinct", () =>
+    Effect.gen(function* () {
+      const sm = yield* SessionManager
+      const ids = [
+        "a",
+        "{a}",
+        "}{",
+        ":meta",
+        "a:idx:u",
+        "x}:s:y",
+        "\ud800",
+        "\udc00",
+        "e\u0301",
+        "\u00e9",
+        "  "
+      ]
+      for (const id of ids) yield* sm.increment(sid(id), tool("exec"))
+      expect((yield* sm.stats).activeSessions).toBe(ids.length)
+      for (const id of ids)
+        expect(Option.map(yield* sm.get(sid(id)), (s) => s.sessionId)).toEqual(Option.some(id))
+      const raw = new Redis(server.url)
+      const keys = yield* Effect.promise(() => raw.keys("*"))
+      yield* Effect.promise(() => raw.quit())
+      const mine = keys.filter((k) => k.startsWith("{keys-test}"))
+      // The sessions, the meta hash and the untainted index (no session is tainted, so no tainted index).
+      expect(mine.length).toBe(ids.length + 2)
+      expect(keys.filter((k) => k.includes("keys-test") && !k.startsWith("{keys-test}:"))).toEqual([])
+    }).pipe(Effect.provide(SessionManager.layerRedis({ url: server.url, keyPrefix: "keys-test" })))
+  )
+
+  it.live("an unreachable Redis fails the layer with SessionStoreUnavailable", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(() => freePort())
+      const error = yield* Effect.flip(
+        Layer.build(
+          SessionManager.layerRedis({ url: `redis://127.0.0.1:${port}`, commandTimeout: "500 millis" })
+        ).pipe(Effect.scoped)
+      )
+      expect(error).toBeInstanceOf(SessionStoreUnavailable)
+      expect(error.operation).toBe("connect")
+    })
+  )
+
+  it.live("reads POLICYSHIELD_REDIS_URL with layerRedisConfig", () =>
+    Effect.gen(function* () {
+      const sm = yield* SessionManager
+      expect((yield* sm.stats).maxSessions).toBe(7)
+      expect((yield* sm.increment(sid("s1"), tool("exec"))).totalCalls).toBe(1)
+    }).pipe(
+      Effect.provide(
+        SessionManager.layerRedisConfig().pipe(
+          Layer.provide(
+            Layer.setConfigProvider(
+              ConfigProvider.fromMap(
+                new Map([
+                  ["POLICYSHIELD_REDIS_URL", server.url],
+                  ["POLICYSHIELD_REDIS_KEY_PREFIX", "from-env"],
+                  ["POLICYSHIELD_MAX_SESSIONS", "7"]
+                ])
+              )
+            )
+          )
+        )
+      )
+    )
+  )
+
+  it.live("events carry what this replica's operations did", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const sm = yield* SessionManager
+        const queue = yield* sm.subscribe
+        yield* sm.addTaint(sid("a"), "EMAIL")
+        yield* sm.getOrCreate(sid("b"))
+        yield* sm.getOrCreate(sid("c"))
+        const events = yield* Queue.takeAll(queue)
+        expect([...events].map((e) => `${e._tag}:${e.sessionId}`)).toEqual([
+          "Created:a",
+          "Tainted:a",
+          "Created:b",
+          "Evicted:b",
+          "Created:c"
+        ])
+      })
+    ).pipe(Effect.provide(layer({ maxSessions: 2 })))
+  )
+})
+
+describe.runIf(runRedisTests)("Redis layer, when Redis goes away", () => {
+  let server: RedisServer
+  beforeAll(async () => {
+    server = await startRedis()
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it.live("operations fail with SessionStoreUnavailable, the shield blocks, and both recover", () =>
+    Effect.gen(function* () {
+      const policy = yield* ShieldPolicy.fromObject({ shield_name: "outage", default_verdict: "allow" })
+      const layer = ShieldEngine.layer(policy).pipe(
+        Layer.provideMerge(
+          SessionManager.layerRedis({ url: server.url, keyPrefix: "outage", commandTimeout: "500 millis" })
+        ),
+        Layer.provide(PIIDetector.Default)
+      )
+      yield* Effect.gen(function* () {
+        const sm = yield* SessionManager
+        const engine = yield* ShieldEngine
+        expect((yield* sm.increment(sid("s1"), tool("exec"))).totalCalls).toBe(1)
+        yield* Effect.promise(() => server.stop())
+        const failures = yield* Effect.all([
+          Effect.either(sm.increment(sid("s1"), tool("exec"))),
+          Effect.either(sm.get(sid("s1"))),
+          Effect.either(sm.stats),
+          Effect.either(sm.decideAndRecord(sid("s1"), tool("exec"), () => ({ record: true, value: 1 })))
+        ])
+        for (const result of failures as ReadonlyArray<Either.Either<unknown, unknown>>) {
+          expect(Either.isLeft(result)).toBe(true)
+          if (Either.isLeft(result)) expect(result.left).toBeInstanceOf(SessionStoreUnavailable)
+        }
+        const verdict = yield* engine.check({ sessionId: "s1", tool: "web_fetch", args: {} })
+        expect([verdict.decision, verdict.ruleId]).toEqual(["BLOCK", "__session_store__"])
+        const postCheck = yield* Effect.either(
+          engine.postCheck({ sessionId: "s1", tool: "x", result: "a@example.org" })
+        )
+        expect(Either.isLeft(postCheck)).toBe(true)
+        // Back, empty (no persistence) and without the script loaded: the layer reconnects and
+        // loads the script again on NOSCRIPT.
+        yield* Effect.promise(() => server.start())
+        let recovered = false
+        for (let i = 0; i < 100 && !recovered; i++) {
+          recovered = Either.isRight(yield* Effect.either(sm.increment(sid("s1"), tool("exec"))))
+          if (!recovered) yield* sleep(100)
+        }
+        expect(recovered).toBe(true)
+        expect((yield* engine.check({ sessionId: "s2", tool: "web_fetch", args: {} })).decision).toBe("ALLOW")
+      }).pipe(Effect.provide(layer))
+    })
+  )
+})
+
+describe.runIf(runRedisTests)("Redis layer, several replicas", () => {
+  let server: RedisServer
+  beforeAll(async () => {
+    server = await startRedis()
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  const replica = fileURLToPath(new URL("./support/redisReplica.ts", import.meta.url))
+  const runReplicas = (prefix: string, mode: string, count: number, limit: number) =>
+    Promise.all(
+      Array.from(
+        { length: 4 },
+        () =>
+          new Promise<number>((resolve, reject) => {
+            const child = spawn(
+              process.execPath,
+              ["--import", "tsx", replica, server.url, prefix, mode, String(count), String(limit)],
+              { stdio: ["ignore", "pipe", "pipe"] }
+            )
+            let out = ""
+            let err = ""
+            child.stdout.on("data", (d) => {
+              out += d
+            })
+            child.stderr.on("data", (d) => {
+              err += d
+            })
+            child.on("exit", (code) => {
+              if (code !== 0) reject(new Error(`replica failed (${code}): ${err}`))
+              else
+                resolve(
+                  Schema.decodeUnknownSync(Schema.parseJson(Schema.Struct({ allowed: Schema.Number })))(out)
+                    .allowed
+                )
+            })
+          })
+      )
+    )
+
+  const finalState = (prefix: string) =>
+    Effect.gen(function* () {
+      const sm = yield* SessionManager
+      return Option.getOrThrow(yield* sm.get(sid("shared-session")))
+    }).pipe(
+      Effect.provide(SessionManager.layerRedis({ url: server.url, keyPrefix: prefix, maxSessions: 10 }))
+    )
+
+  it.live("4 processes, 500 increments each on one session: exactly 2,000", () =>
+    Effect.gen(function* () {
+      const allowed = yield* Effect.promise(() => runReplicas("replicas-increment", "increment", 500, 0))
+      expect(allowed).toEqual([500, 500, 500, 500])
+      const state = yield* finalState("replicas-increment")
+      expect(state.totalCalls).toBe(2000)
+      expect(state.toolCount(tool("web_fetch"))).toBe(2000)
+    })
+  )
+
+  it.live("4 processes deciding against one limit: exactly the limit is allowed in total", () =>
+    Effect.gen(function* () {
+      const allowed = yield* Effect.promise(() => runReplicas("replicas-decide", "decide", 500, 150))
+      expect(allowed.reduce((a, b) => a + b, 0)).toBe(150)
+      const state = yield* finalState("replicas-decide")
+      expect(state.toolCount(tool("web_fetch"))).toBe(150)
+    })
+  )
+})
