@@ -12,6 +12,7 @@ import { writeFileSync } from "node:fs"
 import { cpus } from "node:os"
 import { Effect } from "effect"
 import { type SessionId, SessionManager, type SessionManagerService } from "../../src/index.js"
+import { type RedisFigures, redisWorkload } from "./redis.js"
 import { type Call, fresh, picks, sessionId, steady, TOOLS } from "./sequence.js"
 import { LruSessionStore } from "./stores.js"
 import { type Driver, type Subject, subjects } from "./subjects.js"
@@ -43,6 +44,7 @@ const FIBERS = quick ? 1_000 : 10_000
 const OPS_PER_FIBER = 20
 const CONCURRENT_SESSIONS = 1_000
 const MEMORY_SESSIONS = quick ? 100_000 : 1_000_000
+const REDIS_OPERATIONS = quick ? 2_000 : 20_000
 
 interface Row {
   readonly workload: string
@@ -293,7 +295,7 @@ const perSecond = (nsPerOp: number) => (1e9 / nsPerOp).toLocaleString("en-US", {
 const fmt = (row: Row | undefined) =>
   row === undefined ? "–" : `${ns(row.nsPerOp)} ns (${perSecond(row.nsPerOp)}/s)`
 
-const report = (memoryFigures: Record<string, number>) => {
+const report = (memoryFigures: Record<string, number>, redisFigures: ReadonlyArray<RedisFigures>) => {
   const lines: Array<string> = []
   const keys = subjects.map((s) => s.key)
   for (const workload of ["W1", "W2 getTaints", "W2 get"]) {
@@ -381,6 +383,17 @@ const report = (memoryFigures: Record<string, number>) => {
       "≤"
     ]
   ]
+  if (redisFigures.length > 0) {
+    lines.push(
+      `**W6 Redis** (${redisFigures[0]!.operations.toLocaleString("en-US")} increments over 100 sessions, private redis-server on loopback)`,
+      ""
+    )
+    lines.push("| Implementation | fibers | operations/s | updates lost |", "|---|---|---|---|")
+    for (const f of redisFigures) {
+      lines.push(`| ${f.variant} | ${f.fibers} | ${perSecond(1e9 / f.opsPerSecond)} | ${f.lostUpdates} |`)
+    }
+    lines.push("")
+  }
   lines.push("**Targets** (ratios from this run)", "")
   lines.push("| Target | ratio | bound | met |", "|---|---|---|---|")
   for (const [name, value, bound, op] of targets) {
@@ -390,7 +403,7 @@ const report = (memoryFigures: Record<string, number>) => {
   return { markdown: lines.join("\n"), targets }
 }
 
-const main = () => {
+const main = async () => {
   const started = Date.now()
   console.error(
     `bench: Node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"}${quick ? " (quick)" : ""}`
@@ -399,16 +412,17 @@ const main = () => {
   if (runs("W3")) flood()
   if (runs("W4")) concurrency()
   const memoryFigures = runs("W5") ? memory() : {}
-  const { markdown, targets } = report(memoryFigures)
+  const redisFigures = runs("W6") ? await Effect.runPromise(redisWorkload(REDIS_OPERATIONS)) : []
+  const { markdown, targets } = report(memoryFigures, redisFigures)
   const header = `Node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"} (${cpus().length} cores), ${new Date().toISOString().slice(0, 10)}, \`npm run bench\`${quick ? " with BENCH_QUICK=1" : ""}`
   console.log(`${header}\n\n${markdown}`)
   writeFileSync(
     "bench-results.json",
-    `${JSON.stringify({ node: process.version, cpu: cpus()[0]?.model, quick, rows, memory: memoryFigures, targets }, null, 2)}\n`
+    `${JSON.stringify({ node: process.version, cpu: cpus()[0]?.model, quick, rows, memory: memoryFigures, redis: redisFigures, targets }, null, 2)}\n`
   )
   console.error(
     `bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s; figures in bench-results.json`
   )
 }
 
-main()
+await main()
