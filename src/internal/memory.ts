@@ -94,7 +94,18 @@ export const make = (
         )
         return Effect.map(
           Effect.flatMap(step, (outcome) => settle(outcome, () => recorded && observer.callRecorded())),
-          (outcome) => ({ value: outcome.value, state: toState(outcome.entry) })
+          ({ value, entry }) => {
+            // Built on first read: a caller that only needs the value (the engine) never pays
+            // for the snapshot. The record is immutable, so the snapshot is the same whenever.
+            let state: SessionState | undefined
+            return {
+              value,
+              get state() {
+                if (state === undefined) state = toState(entry)
+                return state
+              }
+            }
+          }
         )
       },
       clearTaints: (id) => run((t, now) => Table.clearTaints(t, now, id)),
