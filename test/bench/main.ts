@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from "node:fs"
 import { cpus } from "node:os"
-import { Effect } from "effect"
+import { Effect, HashMap } from "effect"
 import { type SessionId, SessionManager, type SessionManagerService } from "../../src/index.js"
 import { type RedisFigures, redisWorkload } from "./redis.js"
 import { type Call, fresh, picks, sessionId, steady, TOOLS } from "./sequence.js"
@@ -279,6 +279,16 @@ const memory = (): Record<string, number> => {
       )
       return store
     })
+  // Not an implementation: what keeping each session's counts as a ready-made Effect HashMap
+  // (so a snapshot would not have to build one) would add per session.
+  if (onlySubjects === undefined || onlySubjects.includes("effect"))
+    measure("countsHashMap", () =>
+      Array.from({ length: MEMORY_SESSIONS }, () => {
+        let counts = HashMap.empty<string, number>()
+        for (const tool of TOOLS) counts = HashMap.set(counts, tool, 1)
+        return counts
+      })
+    )
   return out
 }
 
@@ -333,6 +343,9 @@ const report = (memoryFigures: Record<string, number>, redisFigures: ReadonlyArr
   lines.push("| Implementation | heap bytes per live session |", "|---|---|")
   for (const key of ["effect", "lruEffect"] as const)
     lines.push(`| ${LABEL[key]} | ${ns(memoryFigures[key] ?? Number.NaN)} |`)
+  lines.push(
+    `| (for comparison) an Effect HashMap of 5 tool counts, alone | ${ns(memoryFigures.countsHashMap ?? Number.NaN)} |`
+  )
   lines.push("")
 
   const big = SIZES.includes(100_000) ? 100_000 : SIZES[SIZES.length - 1]!
