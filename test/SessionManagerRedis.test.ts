@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, Layer, Option, Queue, Schema } from "effect"
 import { Redis } from "ioredis"
 import {
@@ -18,31 +18,19 @@ import {
   ToolName
 } from "../src/index.js"
 import { sessionManagerContract } from "./contract/sessionManagerContract.js"
-import {
-  freePort,
-  MISSING_REDIS,
-  type RedisServer,
-  runRedisTests,
-  startRedis
-} from "./support/redisServer.js"
+import { freePort, MISSING_REDIS, runRedisTests, useRedisServer } from "./support/redisServer.js"
 
 if (!runRedisTests) console.warn(MISSING_REDIS)
 
 describe.runIf(runRedisTests)("Redis layer", () => {
-  let server: RedisServer
+  const server = useRedisServer()
   let prefixes = 0
-  beforeAll(async () => {
-    server = await startRedis()
-  })
-  afterAll(async () => {
-    await server?.stop()
-  })
 
   // Every test gets its own key prefix: its own table on the shared server.
   sessionManagerContract("Redis layer", (options) =>
     SessionManager.layerRedis({
       ...options,
-      url: server.url,
+      url: server().url,
       keyPrefix: `contract-${++prefixes}`,
       clock: "client"
     })
@@ -54,16 +42,10 @@ const tool = (s: string) => ToolName.make(s)
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
 
 describe.runIf(runRedisTests)("Redis layer, beyond the contract", () => {
-  let server: RedisServer
+  const server = useRedisServer()
   let prefixes = 0
-  beforeAll(async () => {
-    server = await startRedis()
-  })
-  afterAll(async () => {
-    await server?.stop()
-  })
   const layer = (options: Partial<SessionManagerRedisOptions> = {}) =>
-    SessionManager.layerRedis({ url: server.url, keyPrefix: `extra-${++prefixes}`, ...options })
+    SessionManager.layerRedis({ url: server().url, keyPrefix: `extra-${++prefixes}`, ...options })
 
   it.live("with server time, sessions expire after a short real TTL", () =>
     Effect.gen(function* () {
@@ -109,14 +91,14 @@ describe.runIf(runRedisTests)("Redis layer, beyond the contract", () => {
       expect((yield* sm.stats).activeSessions).toBe(ids.length)
       for (const id of ids)
         expect(Option.map(yield* sm.get(sid(id)), (s) => s.sessionId)).toEqual(Option.some(id))
-      const raw = new Redis(server.url)
+      const raw = new Redis(server().url)
       const keys = yield* Effect.promise(() => raw.keys("*"))
       yield* Effect.promise(() => raw.quit())
       const mine = keys.filter((k) => k.startsWith("{keys-test}"))
       // The sessions, the meta hash and the untainted index (no session is tainted, so no tainted index).
       expect(mine.length).toBe(ids.length + 2)
       expect(keys.filter((k) => k.includes("keys-test") && !k.startsWith("{keys-test}:"))).toEqual([])
-    }).pipe(Effect.provide(SessionManager.layerRedis({ url: server.url, keyPrefix: "keys-test" })))
+    }).pipe(Effect.provide(SessionManager.layerRedis({ url: server().url, keyPrefix: "keys-test" })))
   )
 
   it.live("an unreachable Redis fails the layer with SessionStoreUnavailable", () =>
@@ -144,7 +126,7 @@ describe.runIf(runRedisTests)("Redis layer, beyond the contract", () => {
             Layer.setConfigProvider(
               ConfigProvider.fromMap(
                 new Map([
-                  ["POLICYSHIELD_REDIS_URL", server.url],
+                  ["POLICYSHIELD_REDIS_URL", server().url],
                   ["POLICYSHIELD_REDIS_KEY_PREFIX", "from-env"],
                   ["POLICYSHIELD_MAX_SESSIONS", "7"]
                 ])
@@ -178,20 +160,14 @@ describe.runIf(runRedisTests)("Redis layer, beyond the contract", () => {
 })
 
 describe.runIf(runRedisTests)("Redis layer, when Redis goes away", () => {
-  let server: RedisServer
-  beforeAll(async () => {
-    server = await startRedis()
-  })
-  afterAll(async () => {
-    await server?.stop()
-  })
+  const server = useRedisServer()
 
   it.live("operations fail with SessionStoreUnavailable, the shield blocks, and both recover", () =>
     Effect.gen(function* () {
       const policy = yield* ShieldPolicy.fromObject({ shield_name: "outage", default_verdict: "allow" })
       const layer = ShieldEngine.layer(policy).pipe(
         Layer.provideMerge(
-          SessionManager.layerRedis({ url: server.url, keyPrefix: "outage", commandTimeout: "500 millis" })
+          SessionManager.layerRedis({ url: server().url, keyPrefix: "outage", commandTimeout: "500 millis" })
         ),
         Layer.provide(PIIDetector.Default)
       )
@@ -199,7 +175,7 @@ describe.runIf(runRedisTests)("Redis layer, when Redis goes away", () => {
         const sm = yield* SessionManager
         const engine = yield* ShieldEngine
         expect((yield* sm.increment(sid("s1"), tool("exec"))).totalCalls).toBe(1)
-        yield* Effect.promise(() => server.stop())
+        yield* Effect.promise(() => server().stop())
         const failures = yield* Effect.all([
           Effect.either(sm.increment(sid("s1"), tool("exec"))),
           Effect.either(sm.get(sid("s1"))),
@@ -218,7 +194,7 @@ describe.runIf(runRedisTests)("Redis layer, when Redis goes away", () => {
         expect(Either.isLeft(postCheck)).toBe(true)
         // Back, empty (no persistence) and without the script loaded: the layer reconnects and
         // loads the script again on NOSCRIPT.
-        yield* Effect.promise(() => server.start())
+        yield* Effect.promise(() => server().start())
         let recovered = false
         for (let i = 0; i < 100 && !recovered; i++) {
           recovered = Either.isRight(yield* Effect.either(sm.increment(sid("s1"), tool("exec"))))
@@ -232,13 +208,7 @@ describe.runIf(runRedisTests)("Redis layer, when Redis goes away", () => {
 })
 
 describe.runIf(runRedisTests)("Redis layer, several replicas", () => {
-  let server: RedisServer
-  beforeAll(async () => {
-    server = await startRedis()
-  })
-  afterAll(async () => {
-    await server?.stop()
-  })
+  const server = useRedisServer()
 
   const replica = fileURLToPath(new URL("./support/redisReplica.ts", import.meta.url))
   const runReplicas = (prefix: string, mode: string, count: number, limit: number) =>
@@ -249,7 +219,7 @@ describe.runIf(runRedisTests)("Redis layer, several replicas", () => {
           new Promise<number>((resolve, reject) => {
             const child = spawn(
               process.execPath,
-              ["--import", "tsx", replica, server.url, prefix, mode, String(count), String(limit)],
+              ["--import", "tsx", replica, server().url, prefix, mode, String(count), String(limit)],
               { stdio: ["ignore", "pipe", "pipe"] }
             )
             let out = ""
@@ -277,7 +247,7 @@ describe.runIf(runRedisTests)("Redis layer, several replicas", () => {
       const sm = yield* SessionManager
       return Option.getOrThrow(yield* sm.get(sid("shared-session")))
     }).pipe(
-      Effect.provide(SessionManager.layerRedis({ url: server.url, keyPrefix: prefix, maxSessions: 10 }))
+      Effect.provide(SessionManager.layerRedis({ url: server().url, keyPrefix: prefix, maxSessions: 10 }))
     )
 
   it.live("4 processes, 500 increments each on one session: exactly 2,000", () =>
