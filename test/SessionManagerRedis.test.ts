@@ -2,6 +2,7 @@
  * The Redis layer: the same contract suite as the in-memory layer (with clock: "client", so
  * TestClock drives it), and what only Redis has: server time, outages, several processes.
  */
+import { Buffer } from "node:buffer"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
@@ -99,6 +100,27 @@ describe.runIf(runRedisTests)("Redis layer, beyond the contract", () => {
       expect(mine.length).toBe(ids.length + 2)
       expect(keys.filter((k) => k.includes("keys-test") && !k.startsWith("{keys-test}:"))).toEqual([])
     }).pipe(Effect.provide(SessionManager.layerRedis({ url: server().url, keyPrefix: "keys-test" })))
+  )
+
+  it.live("a malformed session record is SessionStoreUnavailable, never a defect or a guess", () =>
+    Effect.gen(function* () {
+      const sm = yield* SessionManager
+      yield* sm.increment(sid("s1"), tool("exec"))
+      const raw = new Redis(server().url)
+      const key = `{malformed}:s:${Buffer.from("s1", "utf16le").toString("base64url")}`
+      yield* Effect.promise(() => raw.hdel(key, "c"))
+      yield* Effect.promise(() => raw.quit())
+      const attempts: ReadonlyArray<Effect.Effect<unknown, { readonly message: string }>> = [
+        sm.get(sid("s1")),
+        sm.increment(sid("s1"), tool("exec")),
+        sm.getTaints(sid("s1"))
+      ]
+      for (const attempt of attempts) {
+        const error = yield* Effect.flip(attempt)
+        expect(error).toBeInstanceOf(SessionStoreUnavailable)
+        expect(error.message).toContain("malformed")
+      }
+    }).pipe(Effect.provide(SessionManager.layerRedis({ url: server().url, keyPrefix: "malformed" })))
   )
 
   it.live("an unreachable Redis fails the layer with SessionStoreUnavailable", () =>

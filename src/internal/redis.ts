@@ -74,27 +74,98 @@ const lifecycleOf = (events: ReadonlyArray<string>): Array<Lifecycle> => {
   return out
 }
 
-/** A snapshot from the session hash (HGETALL as a flat list), and its version. */
-const toState = (id: SessionId, flat: ReadonlyArray<unknown>): { state: SessionState; version: string } => {
+const malformed = (id: SessionId) =>
+  new SessionStoreUnavailable({
+    operation: "read",
+    message: `Redis holds a malformed record for session ${JSON.stringify(id)}`
+  })
+
+/**
+ * A snapshot from the session hash (HGETALL as a flat list), and its version. A record that is
+ * not what the script writes is reported as an unavailable store, never guessed at.
+ */
+const toState = (
+  id: SessionId,
+  flat: unknown
+): Effect.Effect<{ readonly state: SessionState; readonly version: string }, SessionStoreUnavailable> => {
+  if (!Array.isArray(flat)) return Effect.fail(malformed(id))
   const fields = new Map<string, string>()
   for (let i = 0; i + 1 < flat.length; i += 2) fields.set(String(flat[i]), String(flat[i + 1]))
-  const tools = HashMap.mutate(HashMap.empty<ToolName, number>(), (map) => {
-    for (const [field, value] of fields) {
-      if (field.startsWith("k:")) HashMap.set(map, field.slice(2) as ToolName, Number(value))
-    }
-  })
+  const whole = (field: string) => {
+    const value = Number(fields.get(field))
+    return Number.isSafeInteger(value) && value >= 0 ? value : undefined
+  }
+  const createdAt = whole("c")
+  const lastAccessedAt = whole("a")
+  const totalCalls = whole("t")
+  const taints = whole("x")
+  const version = fields.get("v")
+  if (
+    createdAt === undefined ||
+    lastAccessedAt === undefined ||
+    totalCalls === undefined ||
+    taints === undefined ||
+    version === undefined
+  ) {
+    return Effect.fail(malformed(id))
+  }
+  const counts: Array<readonly [ToolName, number]> = []
+  for (const [field, value] of fields) {
+    if (!field.startsWith("k:")) continue
+    const count = Number(value)
+    if (!Number.isSafeInteger(count) || count < 0) return Effect.fail(malformed(id))
+    counts.push([field.slice(2) as ToolName, count])
+  }
   const state = new SessionState(
     {
       sessionId: id,
-      createdAt: DateTime.unsafeMake(Number(fields.get("c"))),
-      lastAccessedAt: DateTime.unsafeMake(Number(fields.get("a"))),
-      toolCounts: tools,
-      totalCalls: Number(fields.get("t") ?? 0),
-      taints: Taints.toHashSet(Number(fields.get("x") ?? 0))
+      createdAt: DateTime.unsafeMake(createdAt),
+      lastAccessedAt: DateTime.unsafeMake(lastAccessedAt),
+      toolCounts: HashMap.fromIterable(counts),
+      totalCalls,
+      taints: Taints.toHashSet(taints)
     },
     true
   )
-  return { state, version: fields.get("v") ?? "" }
+  return Effect.succeed({ state, version })
+}
+
+/** The state a session would start with at `now`: what a decision on a missing one sees. */
+const newSession = (id: SessionId, now: number): SessionState =>
+  new SessionState(
+    {
+      sessionId: id,
+      createdAt: DateTime.unsafeMake(now),
+      lastAccessedAt: DateTime.unsafeMake(now),
+      toolCounts: HashMap.empty(),
+      totalCalls: 0,
+      taints: Taints.toHashSet(0)
+    },
+    true
+  )
+
+/**
+ * Runs effects one session at a time: effects with the same key wait their turn, effects with
+ * different keys do not wait for each other. A key is forgotten when nobody waits on it.
+ */
+const makeTurns = () => {
+  const turns = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
+  return <A, E>(key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      let turn = turns.get(key)
+      if (turn === undefined) {
+        turn = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
+        turns.set(key, turn)
+      }
+      const taken = turn
+      taken.users++
+      return Effect.ensuring(
+        taken.semaphore.withPermits(1)(effect),
+        Effect.sync(() => {
+          if (--taken.users === 0) turns.delete(key)
+        })
+      )
+    })
 }
 
 const millis = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
@@ -218,7 +289,7 @@ export const make = (
       new SessionCapacityExceeded({ reason: "sessions", sessionId: id, limit: config.maxSessions })
     const tooManyTools = (id: SessionId) =>
       new SessionCapacityExceeded({ reason: "tools", sessionId: id, limit: config.maxToolsPerSession })
-    const rejected = (error: SessionCapacityExceeded) => {
+    const rejected = (error: SessionCapacityExceeded): Effect.Effect<never, SessionCapacityExceeded> => {
       observer.rejected(error.reason)
       return Effect.fail(error)
     }
@@ -230,18 +301,28 @@ export const make = (
       id: SessionId,
       args: ReadonlyArray<string | number> = []
     ) =>
-      Effect.flatMap(call(operation, op, id, args), (reply) => {
-        if (reply.status === "full") return rejected(full(id))
-        if (reply.status === "tools") return rejected(tooManyTools(id))
-        return Effect.succeed(toState(id, reply.rest[0] as ReadonlyArray<unknown>))
-      })
+      Effect.flatMap(
+        call(operation, op, id, args),
+        (
+          reply
+        ): Effect.Effect<
+          { readonly state: SessionState },
+          SessionCapacityExceeded | SessionStoreUnavailable
+        > => {
+          if (reply.status === "full") return rejected(full(id))
+          if (reply.status === "tools") return rejected(tooManyTools(id))
+          return toState(id, reply.rest[0])
+        }
+      )
 
     const stateOf = (operation: string, id: SessionId) =>
-      Effect.map(call(operation, "get", id), (reply) =>
+      Effect.flatMap(call(operation, "get", id), (reply) =>
         reply.status === "ok"
-          ? Option.some(toState(id, reply.rest[0] as ReadonlyArray<unknown>).state)
-          : Option.none<SessionState>()
+          ? Effect.map(toState(id, reply.rest[0]), ({ state }) => Option.some(state))
+          : Effect.succeed(Option.none<SessionState>())
       )
+
+    const oneAtATime = makeTurns()
 
     const service: SessionManagerService = {
       getOrCreate: (id) => Effect.map(touching("getOrCreate", "touch", id), ({ state }) => state),
@@ -258,29 +339,42 @@ export const make = (
           Option.isSome(state) ? state.value.taints : Taints.toHashSet(0)
         ),
       decideAndRecord: (id, tool, decide) =>
-        Effect.gen(function* () {
-          for (let attempt = 0; attempt < MAX_DECIDE_ATTEMPTS; attempt++) {
-            const before = yield* touching("decideAndRecord", "touch", id)
-            const decision = decide(before.state)
-            if (!decision.record) return { value: decision.value, state: before.state }
-            const reply = yield* call("decideAndRecord", "commit", id, [tool, before.version])
-            if (reply.status === "tools") return yield* rejected(tooManyTools(id))
-            if (reply.status === "ok") {
-              observer.callRecorded()
-              return {
-                value: decision.value,
-                state: toState(id, reply.rest[0] as ReadonlyArray<unknown>).state
+        // Calls on one session from this replica take turns, so they never conflict with each
+        // other; a conflict then means another replica changed the session, and some replica
+        // made progress, so a bounded number of attempts is enough.
+        oneAtATime(
+          id,
+          Effect.gen(function* () {
+            for (let attempt = 0; attempt < MAX_DECIDE_ATTEMPTS; attempt++) {
+              // The session as it is, without touching or creating it; a missing one is new.
+              const peek = yield* call("decideAndRecord", "get", id)
+              const before =
+                peek.status === "ok"
+                  ? yield* toState(id, peek.rest[0])
+                  : { state: newSession(id, peek.now), version: "" }
+              const decision = decide(before.state)
+              const reply = yield* call("decideAndRecord", "decide", id, [
+                tool,
+                before.version,
+                decision.record ? "1" : "0"
+              ])
+              if (reply.status === "full") return yield* rejected(full(id))
+              if (reply.status === "tools") return yield* rejected(tooManyTools(id))
+              if (reply.status === "ok") {
+                if (decision.record) observer.callRecorded()
+                const { state } = yield* toState(id, reply.rest[0])
+                return { value: decision.value, state }
               }
+              // "conflict": another replica changed the session since this decision; decide again.
             }
-            // "conflict": another operation changed the session since the decision; decide again.
-          }
-          return yield* Effect.fail(
-            new SessionStoreUnavailable({
-              operation: "decideAndRecord",
-              message: `the session kept changing under ${MAX_DECIDE_ATTEMPTS} attempts to decide on it`
-            })
-          )
-        }),
+            return yield* Effect.fail(
+              new SessionStoreUnavailable({
+                operation: "decideAndRecord",
+                message: `other replicas kept changing the session through ${MAX_DECIDE_ATTEMPTS} attempts to decide on it`
+              })
+            )
+          })
+        ),
       clearTaints: (id) => Effect.map(call("clearTaints", "clear", id), (reply) => reply.status === "ok"),
       remove: (id) => Effect.map(call("remove", "remove", id), (reply) => reply.status === "ok"),
       cleanup: Effect.map(call("cleanup", "cleanup", undefined), (reply) => Number(reply.rest[0] ?? 0)),

@@ -11,7 +11,7 @@
  *           k distinct tools, v version, and "k:<tool>" counts
  * ARGV: 1 session key prefix, 2 client time in ms ("" for Redis TIME), 3 ttl in ms (-1 for
  * never), 4 maxSessions, 5 protectTainted ("1"/"0"), 6 maxToolsPerSession, 7 the session's
- * member (encoded id), 8 the operation, 9 and 10 its arguments.
+ * member (encoded id), 8 the operation, 9 and on its arguments.
  *
  * Replies: { status, events, now, ... } with events a flat list of (tag, member, extra).
  */
@@ -183,11 +183,19 @@ if op == 'remove' then
   return { 'ok', events, now }
 end
 
-if op == 'commit' then
-  -- The second step of decide-and-record: count the call only if the session is the very
-  -- version the decision was made on.
-  if not live() or redis.call('HGET', key, 'v') ~= ARGV[10] then return { 'conflict', events, now } end
-  if not count(ARGV[9]) then return { 'tools', events, now } end
+if op == 'decide' then
+  -- Decide-and-record commits here: the decision was made on the session's version ARGV[10]
+  -- ("" for no live session); if it is still that version, create it if needed, count the
+  -- call when ARGV[11] is "1", and touch it, all in this one step. Otherwise nothing changes.
+  local present = live()
+  local version = present and redis.call('HGET', key, 'v') or ''
+  if version ~= ARGV[10] then return { 'conflict', events, now } end
+  if not present then
+    if not makeRoom() then return { 'full', events, now } end
+    redis.call('HSET', key, 'c', now, 'a', now, 'n', 0, 't', 0, 'x', 0, 'k', 0, 'v', redis.call('HINCRBY', meta, 'ver', 1))
+    note('Created', member)
+  end
+  if ARGV[11] == '1' and not count(ARGV[9]) then return { 'tools', events, now } end
   touch()
   return { 'ok', events, now, redis.call('HGETALL', key) }
 end

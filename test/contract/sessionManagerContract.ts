@@ -627,6 +627,38 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
       )
     )
 
+    it.effect("a burst of 300 concurrent calls on one session all succeed, each counted once", () =>
+      withManager(undefined)((sm) =>
+        Effect.gen(function* () {
+          const results = yield* Effect.all(
+            Array.from({ length: 300 }, () =>
+              Effect.either(
+                sm.decideAndRecord(sid("s1"), tool("exec"), () => ({ record: true, value: true }))
+              )
+            ),
+            { concurrency: "unbounded" }
+          )
+          expect(results.filter(Either.isRight)).toHaveLength(300)
+          expect(Option.getOrThrow(yield* sm.get(sid("s1"))).totalCalls).toBe(300)
+        })
+      )
+    )
+
+    it.effect("a call refused for a new tool does not touch the session", () =>
+      withManager({ maxToolsPerSession: 1, ttl: ms(10) })((sm) =>
+        Effect.gen(function* () {
+          yield* sm.increment(sid("s1"), tool("a"))
+          yield* TestClock.adjust(ms(8))
+          const error = yield* Effect.flip(
+            sm.decideAndRecord(sid("s1"), tool("b"), () => ({ record: true, value: 1 }))
+          )
+          expect((error as SessionCapacityExceeded).reason).toBe("tools")
+          yield* TestClock.adjust(ms(7))
+          expect(yield* sm.get(sid("s1"))).toEqual(Option.none())
+        })
+      )
+    )
+
     it.effect("recording a new tool beyond the bound fails and changes nothing", () =>
       withManager({ maxToolsPerSession: 1 })((sm) =>
         Effect.gen(function* () {
