@@ -73,6 +73,28 @@ describe("PIIDetector", () => {
     )
   }
 
+  it.effect("finds a card number among other digits: an expiry date, a code, a quantity", () =>
+    Effect.gen(function* () {
+      for (const [text, card] of [
+        ["Card: 4111 1111 1111 1111 12/27 CVV 123", "4111 1111 1111 1111"],
+        ["4111111111111111 2 items", "4111111111111111"],
+        ["pay with 5500-0000-0000-0004-123 now", "5500-0000-0000-0004"],
+        ["ref 12 4111 1111 1111 1111", "4111 1111 1111 1111"],
+        ["amex 3782 822463 10005 exp 0927", "3782 822463 10005"]
+      ] as const) {
+        expect(yield* found(text), text).toContainEqual(["CREDIT_CARD", card])
+      }
+    })
+  )
+
+  it.effect("finds an IBAN followed by more groups of characters", () =>
+    Effect.gen(function* () {
+      const text = "IBAN DE89 3704 0044 0532 0130 00 1234 ref"
+      expect(yield* found(text)).toContainEqual(["IBAN", "DE89 3704 0044 0532 0130 00"])
+      expect(yield* found("GB82WEST12345698765432 ABCD")).toContainEqual(["IBAN", "GB82WEST12345698765432"])
+    })
+  )
+
   it.effect("reports spans in order of position", () =>
     Effect.gen(function* () {
       const text = "call +1 415 555 2671, mail jane@example.org, card 4111111111111111"
