@@ -211,6 +211,44 @@ describe("SessionManager events", () => {
     )
   )
 
+  it.scoped(
+    "each fiber's events arrive in the order of its operations, even when fibers are preempted often",
+    () =>
+      withManager({ maxSessions: 10_000, eventBuffer: 100_000 })((sm) =>
+        Effect.gen(function* () {
+          const queue = yield* sm.subscribe
+          yield* Effect.all(
+            Array.from({ length: 200 }, (_, f) =>
+              Effect.gen(function* () {
+                for (let k = 0; k < 5; k++) {
+                  yield* sm.addTaint(sid(`f${f}-${k}`), "EMAIL")
+                  yield* sm.clearTaints(sid(`f${f}-${k}`))
+                  yield* sm.remove(sid(`f${f}-${k}`))
+                }
+              })
+            ),
+            { concurrency: "unbounded", discard: true }
+          ).pipe(Effect.withMaxOpsBeforeYield(40))
+          const byFiber = new Map<string, Array<string>>()
+          for (const event of yield* Queue.takeAll(queue)) {
+            const fiber = event.sessionId.split("-")[0]!
+            byFiber.set(fiber, [...(byFiber.get(fiber) ?? []), `${event._tag}:${event.sessionId}`])
+          }
+          expect(byFiber.size).toBe(200)
+          for (const [fiber, events] of byFiber) {
+            expect(events).toEqual(
+              Array.from({ length: 5 }, (_, k) => [
+                `Created:${fiber}-${k}`,
+                `Tainted:${fiber}-${k}`,
+                `TaintsCleared:${fiber}-${k}`,
+                `Removed:${fiber}-${k}`
+              ]).flat()
+            )
+          }
+        }).pipe(Effect.scoped)
+      )
+  )
+
   it.scoped("a subscriber that does not read never slows the operations; it loses the oldest events", () =>
     withManager({ eventBuffer: 4, maxSessions: 10_000 })((sm) =>
       Effect.gen(function* () {

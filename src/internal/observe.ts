@@ -75,19 +75,17 @@ export interface ObserveOptions {
 
 export interface Observer {
   /**
-   * Records what one operation did: metrics now, and events and warnings for `flush`. A layer
-   * calls it in the same step as the operation, so events queue up in the operations' order.
+   * Records what one operation did: metrics, and events published to the subscribers at once,
+   * in this same step. A layer calls it in the step that applies the operation, so events are
+   * published in the order of the operations, whatever fibers are preempted in between.
+   * Warnings wait for `flush`.
    */
   readonly lifecycle: (events: ReadonlyArray<Lifecycle>, nowMillis: number) => void
   readonly callRecorded: () => void
   readonly rejected: (reason: "sessions" | "tools") => void
   /** Whether `flush` has anything to do. */
   readonly pending: () => boolean
-  /**
-   * Publishes the queued events and logs the queued warnings (tainted sessions evicted). The
-   * layer runs it after the operation, before the operation returns, so a fiber's events are
-   * published in the order of its operations.
-   */
+  /** Logs the queued warnings (tainted sessions evicted); run after the operation. */
   readonly flush: Effect.Effect<void>
   readonly subscribe: Effect.Effect<Queue.Dequeue<SessionEvent>, never, Scope.Scope>
   readonly events: Stream.Stream<SessionEvent>
@@ -107,7 +105,6 @@ export const make = (options: ObserveOptions): Effect.Effect<Observer> =>
     // Events are only built when someone listens: with no subscriber an operation pays a
     // comparison, not an allocation.
     let subscribers = 0
-    let events: Array<SessionEvent> = []
     let warnings: Array<SessionId> = []
 
     const subscribe = Effect.zipRight(
@@ -126,6 +123,7 @@ export const make = (options: ObserveOptions): Effect.Effect<Observer> =>
     return {
       lifecycle: (happened, nowMillis) => {
         const at = subscribers > 0 ? DateTime.unsafeMake(nowMillis) : undefined
+        const events: Array<SessionEvent> = []
         for (const event of happened) {
           if (options.metrics) {
             switch (event._tag) {
@@ -155,6 +153,9 @@ export const make = (options: ObserveOptions): Effect.Effect<Observer> =>
           if (event._tag === "Evicted" && event.tainted) warnings.push(event.sessionId)
           if (at !== undefined) events.push(toEvent(event, at))
         }
+        // Published now, not queued: a sliding PubSub never suspends a publisher, so this
+        // completes synchronously, and a subscriber that is full loses its oldest events.
+        if (events.length > 0) Effect.runSync(PubSub.publishAll(pubsub, events))
       },
       callRecorded: () => {
         if (options.metrics) Metrics.toolCallsRecorded.unsafeUpdate(1, [])
@@ -162,24 +163,17 @@ export const make = (options: ObserveOptions): Effect.Effect<Observer> =>
       rejected: (reason) => {
         if (options.metrics) rejectedFor[reason].unsafeUpdate(1, [])
       },
-      pending: () => events.length > 0 || warnings.length > 0,
+      pending: () => warnings.length > 0,
       flush: Effect.suspend(() => {
-        // Taken and published in one step, so concurrent flushes keep the queue's order. The
-        // PubSub slides: a subscriber that is full loses its oldest events, never blocks this.
-        const published = events
         const evicted = warnings
-        events = []
         warnings = []
-        return Effect.zipRight(
-          published.length > 0 ? PubSub.publishAll(pubsub, published) : Effect.void,
-          Effect.forEach(
-            evicted,
-            (sessionId) =>
-              Effect.logWarning(
-                "a tainted session was evicted to make room (protectTainted is false): its taints are gone"
-              ).pipe(Effect.annotateLogs(options.traceSessionIds ? { sessionId } : {})),
-            { discard: true }
-          )
+        return Effect.forEach(
+          evicted,
+          (sessionId) =>
+            Effect.logWarning(
+              "a tainted session was evicted to make room (protectTainted is false): its taints are gone"
+            ).pipe(Effect.annotateLogs(options.traceSessionIds ? { sessionId } : {})),
+          { discard: true }
         )
       }),
       subscribe,
