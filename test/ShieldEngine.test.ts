@@ -175,6 +175,29 @@ describe("ShieldEngine", () => {
     )
   )
 
+  it.effect("a call carrying PII is judged tainted even if the session lost the taint in between", () =>
+    Effect.gen(function* () {
+      // A session store that drops every taint, as if each were cleared, evicted or expired
+      // between the engine adding it and the decision.
+      const forgetful = Layer.effect(
+        SessionManager,
+        Effect.map(SessionManager, (sessions) => ({
+          ...sessions,
+          addTaint: (id: SessionId) => sessions.getOrCreate(id)
+        }))
+      ).pipe(Layer.provide(SessionManager.layer()))
+      const policy = yield* ShieldPolicy.fromYaml(policyYaml)
+      const engine = yield* Effect.provide(
+        ShieldEngine,
+        ShieldEngine.layer(policy).pipe(Layer.provide(forgetful), Layer.provide(PIIDetector.Default))
+      )
+      const outgoing = yield* engine.check(call("s1", "send_message", { text: "jane@example.org" }))
+      expect([outgoing.decision, outgoing.ruleId]).toEqual(["BLOCK", TAINT_RULE_ID])
+      const exec = yield* engine.check(call("s1", "exec", { cmd: "pay 4111 1111 1111 1111" }))
+      expect([exec.decision, exec.ruleId]).toEqual(["BLOCK", "no-exec-after-card"])
+    })
+  )
+
   it.effect("arguments are scanned whole: nested values, object keys, numbers and custom patterns", () =>
     withEngine()((engine) =>
       Effect.gen(function* () {

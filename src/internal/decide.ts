@@ -19,33 +19,49 @@ const compare = (value: number, c: Comparison): boolean =>
   (c.lte === undefined || value <= c.lte) &&
   (c.eq === undefined || value === c.eq)
 
-const holds = (condition: SessionCondition, before: SessionState): boolean => {
+/**
+ * The taints that count for this decision: the session's, and the personal data of this very
+ * call. The engine has added the latter to the session already, but decides on it itself too,
+ * so that a taint that vanished in between (cleared, removed, evicted, expired) cannot let the
+ * call that carries the data through.
+ */
+const taintsOf = (before: SessionState, piiDetected: ReadonlyArray<PIIType>): ReadonlyArray<PIIType> =>
+  allPIITypes.filter((pii) => before.hasTaint(pii) || piiDetected.includes(pii))
+
+const holds = (
+  condition: SessionCondition,
+  before: SessionState,
+  taints: ReadonlyArray<PIIType>
+): boolean => {
   switch (condition._tag) {
     case "ToolCount":
       return compare(before.toolCount(condition.tool), condition.comparison)
     case "TotalCalls":
       return compare(before.totalCalls, condition.comparison)
     case "HasTaint":
-      return condition.anyOf.some((pii) => before.hasTaint(pii))
+      return condition.anyOf.some((pii) => taints.includes(pii))
   }
 }
 
-const matches = (rule: Rule, tool: ToolName, before: SessionState): boolean => {
+const matches = (
+  rule: Rule,
+  tool: ToolName,
+  before: SessionState,
+  taints: ReadonlyArray<PIIType>
+): boolean => {
   if (!rule.enabled) return false
   const selector = rule.when.tool
   if (selector !== undefined && selector !== "*") {
     if (typeof selector === "string" ? selector !== tool : !selector.includes(tool)) return false
   }
-  return (rule.when.session ?? []).every((condition) => holds(condition, before))
+  return (rule.when.session ?? []).every((condition) => holds(condition, before, taints))
 }
-
-const taintsOf = (before: SessionState): ReadonlyArray<PIIType> =>
-  allPIITypes.filter((pii) => before.hasTaint(pii))
 
 /**
  * The verdict: the first matching block rule (in file order); else the taint chain (a tainted
- * session calling an outgoing tool); else the first matching allow rule; else the default.
- * An allow rule never overrides a block or the taint chain.
+ * session, or a call carrying personal data, calling an outgoing tool); else the first
+ * matching allow rule; else the default. An allow rule never overrides a block or the taint
+ * chain.
  */
 export const decide = (
   policy: ShieldPolicy,
@@ -59,20 +75,20 @@ export const decide = (
     message: string,
     severity: Verdict["severity"]
   ) => new Verdict({ decision, ruleId, message, severity, piiDetected }, true)
-  const block = policy.rules.find((rule) => rule.verdict === "block" && matches(rule, tool, before))
+  const taints = taintsOf(before, piiDetected)
+  const block = policy.rules.find((rule) => rule.verdict === "block" && matches(rule, tool, before, taints))
   if (block !== undefined) {
     return verdict("BLOCK", block.id, block.message ?? `blocked by rule ${block.id}`, block.severity)
   }
-  if (policy.taintChain.enabled && policy.taintChain.outgoingTools.includes(tool) && before.isTainted) {
-    const taints = taintsOf(before).join(", ")
+  if (policy.taintChain.enabled && policy.taintChain.outgoingTools.includes(tool) && taints.length > 0) {
     return verdict(
       "BLOCK",
       TAINT_RULE_ID,
-      `session carries personal data (${taints}); outgoing tool ${tool} is blocked`,
+      `session carries personal data (${taints.join(", ")}); outgoing tool ${tool} is blocked`,
       "high"
     )
   }
-  const allow = policy.rules.find((rule) => rule.verdict === "allow" && matches(rule, tool, before))
+  const allow = policy.rules.find((rule) => rule.verdict === "allow" && matches(rule, tool, before, taints))
   if (allow !== undefined) {
     return verdict("ALLOW", allow.id, allow.message ?? `allowed by rule ${allow.id}`, allow.severity)
   }
