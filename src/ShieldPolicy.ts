@@ -38,11 +38,11 @@ const nonNegative = expecting(
 
 /** A comparison of a count with `gt`, `gte`, `lt`, `lte` and/or `eq`; all given must hold. */
 const Comparison = Schema.Struct({
-  gt: Schema.optional(nonNegative),
-  gte: Schema.optional(nonNegative),
-  lt: Schema.optional(nonNegative),
-  lte: Schema.optional(nonNegative),
-  eq: Schema.optional(nonNegative)
+  gt: Schema.optionalWith(nonNegative, { exact: true }),
+  gte: Schema.optionalWith(nonNegative, { exact: true }),
+  lt: Schema.optionalWith(nonNegative, { exact: true }),
+  lte: Schema.optionalWith(nonNegative, { exact: true }),
+  eq: Schema.optionalWith(nonNegative, { exact: true })
 }).pipe(Schema.filter((c) => Object.keys(c).length > 0 || "a comparison needs one of gt, gte, lt, lte, eq"))
 export type Comparison = typeof Comparison.Type
 
@@ -135,23 +135,24 @@ const ToolSelector = expecting(
 
 const Rule = Schema.Struct({
   id: Schema.NonEmptyTrimmedString,
-  description: Schema.optional(Schema.String),
-  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  description: Schema.optionalWith(Schema.String, { exact: true }),
+  enabled: Schema.optionalWith(Schema.Boolean, { exact: true, default: () => true }),
   when: Schema.optionalWith(
     Schema.Struct({
-      tool: Schema.optional(ToolSelector),
-      session: Schema.optional(SessionConditions)
+      tool: Schema.optionalWith(ToolSelector, { exact: true }),
+      session: Schema.optionalWith(SessionConditions, { exact: true })
     }),
-    { default: () => ({}) }
+    { exact: true, default: () => ({}) }
   ),
   // Read from `then`, kept as `verdict`: an object with a `then` key looks like a promise.
   verdict: Schema.propertySignature(
     expecting(Schema.Literal("allow", "block"), "allow or block (this engine decides ALLOW or BLOCK only)")
   ).pipe(Schema.fromKey("then")),
   severity: Schema.optionalWith(expecting(Severity, "low, medium, high or critical"), {
+    exact: true,
     default: () => "medium" as const
   }),
-  message: Schema.optional(Schema.String)
+  message: Schema.optionalWith(Schema.String, { exact: true })
 })
 
 /** One rule of a policy, decoded. */
@@ -159,23 +160,25 @@ export type Rule = typeof Rule.Type
 
 const PolicyFile = Schema.Struct({
   shield_name: Schema.String,
-  version: Schema.optional(Schema.Union(Schema.Number, Schema.String)),
+  version: Schema.optionalWith(Schema.Union(Schema.Number, Schema.String), { exact: true }),
   default_verdict: Schema.optionalWith(expecting(Schema.Literal("allow", "block"), "allow or block"), {
+    exact: true,
     default: () => "allow" as const
   }),
-  rules: Schema.optionalWith(Schema.Array(Rule), { default: () => [] }),
+  rules: Schema.optionalWith(Schema.Array(Rule), { exact: true, default: () => [] }),
   taint_chain: Schema.optionalWith(
     Schema.Struct({
       enabled: Schema.Boolean,
       outgoing_tools: Schema.optionalWith(expecting(Schema.Array(ToolName), "a list of tool names"), {
+        exact: true,
         default: () => []
       })
     }),
-    { default: () => ({ enabled: false, outgoing_tools: [] }) }
+    { exact: true, default: () => ({ enabled: false, outgoing_tools: [] }) }
   ),
   pii_patterns: Schema.optionalWith(
     Schema.Array(Schema.Struct({ name: Schema.NonEmptyTrimmedString, pattern: Schema.NonEmptyString })),
-    { default: () => [] }
+    { exact: true, default: () => [] }
   )
 })
 
@@ -233,6 +236,21 @@ const describeIssue = (issue: ParseResult.ArrayFormatterIssue): string => {
   }
 }
 
+// Texts on which a pattern that can match an empty span does so: at the start, at the end, at
+// a word boundary, between characters of each common class.
+const EMPTY_SPAN_PROBES = ["", "a", " ", "0", "a b", "a-b", "ab", "00", "a\nb", "Aa0_ .-@"]
+
+const matchesEmptySpan = (regex: RE2JS): boolean =>
+  EMPTY_SPAN_PROBES.some((probe) => {
+    const matcher = regex.matcher(probe)
+    let from = 0
+    while (from <= probe.length && matcher.find(from)) {
+      if (matcher.start() === matcher.end()) return true
+      from = matcher.end()
+    }
+    return false
+  })
+
 /**
  * A shield policy: rules in PolicyShield's vocabulary, the taint chain and custom PII
  * patterns. Build one with `fromYaml` or `fromObject`; anything the engine would not enforce
@@ -272,6 +290,15 @@ export class ShieldPolicy {
         }
         seen.set(rule.id, index)
       }
+      if (file.taint_chain.enabled && file.taint_chain.outgoing_tools.length === 0) {
+        return Effect.fail(
+          policyError(
+            value,
+            ["taint_chain", "outgoing_tools"],
+            "the taint chain is enabled but lists no outgoing tools, so it would block nothing"
+          )
+        )
+      }
       const patterns: Array<CustomPattern> = []
       for (const [index, { name, pattern }] of file.pii_patterns.entries()) {
         let regex: RE2JS
@@ -287,9 +314,13 @@ export class ShieldPolicy {
             )
           )
         }
-        if (regex.matches("")) {
+        if (matchesEmptySpan(regex)) {
           return Effect.fail(
-            policyError(value, ["pii_patterns", index, "pattern"], "the pattern matches the empty string")
+            policyError(
+              value,
+              ["pii_patterns", index, "pattern"],
+              "the pattern can match an empty span (such as ^, \\b or x*), so it would taint every text"
+            )
           )
         }
         patterns.push({ name, source: pattern, regex })

@@ -196,10 +196,36 @@ describe("ShieldPolicy", () => {
     )
   }
 
-  it.effect("rejects a custom pattern that matches the empty string", () =>
+  for (const pattern of ["x*", "\\b", "^", "$", "(?:)", "a?", "\\B"]) {
+    it.effect(
+      `rejects the custom pattern ${pattern}, which matches an empty span and would taint every text`,
+      () =>
+        Effect.gen(function* () {
+          const error = yield* rejection({ shield_name: "t", pii_patterns: [{ name: "ANY", pattern }] })
+          expect(error.key).toBe("pattern")
+          expect(error.message).toContain("empty span")
+        })
+    )
+  }
+
+  it.effect("rejects a key set to undefined instead of ignoring the condition", () =>
     Effect.gen(function* () {
-      const error = yield* rejection({ shield_name: "t", pii_patterns: [{ name: "ANY", pattern: "x*" }] })
-      expect(error.message).toContain("empty string")
+      const comparator = yield* rejection(
+        rule({ when: { session: { "tool_count.exec": { lt: undefined } } } })
+      )
+      expect(comparator.key).toBe("lt")
+      const selector = yield* rejection(rule({ when: { tool: undefined } }))
+      expect(selector.key).toBe("tool")
+    })
+  )
+
+  it.effect("rejects a taint chain that is enabled with no outgoing tools", () =>
+    Effect.gen(function* () {
+      const error = yield* rejection({ shield_name: "t", taint_chain: { enabled: true } })
+      expect(error.key).toBe("outgoing_tools")
+      expect(error.message).toContain("no outgoing tools")
+      const disabled = yield* ShieldPolicy.fromObject({ shield_name: "t", taint_chain: { enabled: false } })
+      expect(disabled.taintChain.enabled).toBe(false)
     })
   )
 
