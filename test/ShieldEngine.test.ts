@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Stream, TestClock } from "effect"
 import {
@@ -210,6 +211,24 @@ describe("ShieldEngine", () => {
         )
         expect(verdict.piiDetected).toEqual(["EMAIL", "CREDIT_CARD", "CUSTOM"])
         expect(verdict.decision).toBe("ALLOW")
+      })
+    )
+  )
+
+  it.effect("arguments that are not plain JSON are read too: bytes, URLs, boxed strings, Dates", () =>
+    withEngine()((engine) =>
+      Effect.gen(function* () {
+        const cases: ReadonlyArray<readonly [unknown, string]> = [
+          [{ body: Buffer.from("contact jane@example.org") }, "EMAIL"],
+          [{ body: new TextEncoder().encode("ssn 123-45-6789") }, "SSN"],
+          [{ link: new URL("https://example.com/?mail=jane@example.org") }, "EMAIL"],
+          [{ note: new String("card 4111 1111 1111 1111") }, "CREDIT_CARD"],
+          [{ when: new Date(0), ip: "10.0.0.7" }, "IP_ADDRESS"]
+        ]
+        for (const [args, pii] of cases) {
+          const verdict = yield* engine.check(call("s1", "search", args))
+          expect(verdict.piiDetected, String(pii)).toContain(pii)
+        }
       })
     )
   )
