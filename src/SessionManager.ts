@@ -13,7 +13,13 @@ import {
   type Stream
 } from "effect"
 import * as Memory from "./internal/memory.js"
-import { decodeDuration, type RedisSessionOptions, type SessionOptions } from "./internal/options.js"
+import {
+  decode,
+  decodeDuration,
+  decodeRedis,
+  type RedisSessionOptions,
+  type SessionOptions
+} from "./internal/options.js"
 import * as Redis from "./internal/redis.js"
 import type { PIIType } from "./PIIType.js"
 import type { SessionCapacityExceeded, SessionStoreUnavailable } from "./SessionError.js"
@@ -104,19 +110,32 @@ const positive = (name: string) => (n: number) =>
     ? Either.right(n)
     : Either.left(ConfigError.InvalidData([], `${name} must be a positive integer, got ${n}`))
 
-const durationConfig = (name: string) =>
+const invalidData = (message: string) => Either.left(ConfigError.InvalidData([], message))
+
+const durationConfig = (name: string, positiveOnly = false) =>
   Config.string(name).pipe(
     Config.mapOrFail((text) => {
       const duration = decodeDuration(text)
-      return duration === undefined
-        ? Either.left(
-            ConfigError.InvalidData(
-              [],
-              `${name} must be a duration such as "30 minutes", got ${JSON.stringify(text)}`
-            )
-          )
-        : Either.right(duration)
+      if (duration === undefined) {
+        return invalidData(`${name} must be a duration such as "30 minutes", got ${JSON.stringify(text)}`)
+      }
+      if (positiveOnly && (!Duration.isFinite(duration) || Duration.toMillis(duration) <= 0)) {
+        return invalidData(`${name} must be a positive, finite duration, got ${JSON.stringify(text)}`)
+      }
+      return Either.right(duration)
     })
+  )
+
+/**
+ * Options read from a Config are checked like a layer's options, but a bad one fails with a
+ * ConfigError (the environment is at fault, not the program) instead of a defect.
+ */
+const checked = <O extends SessionManagerOptions>(
+  options: Config.Config<O>,
+  check: (o: O) => Either.Either<unknown, string>
+): Config.Config<O> =>
+  Config.mapOrFail(options, (o) =>
+    Either.match(check(o), { onLeft: invalidData, onRight: () => Either.right(o) })
   )
 
 /**
@@ -132,7 +151,7 @@ const config: Config.Config<SessionManagerOptions> = Config.all({
     Config.withDefault(1000)
   ),
   protectTainted: Config.withDefault(Config.boolean("POLICYSHIELD_PROTECT_TAINTED"), true),
-  sweepInterval: Config.option(durationConfig("POLICYSHIELD_SWEEP_INTERVAL")).pipe(
+  sweepInterval: Config.option(durationConfig("POLICYSHIELD_SWEEP_INTERVAL", true)).pipe(
     Config.map(Option.getOrUndefined)
   )
 })
@@ -142,7 +161,12 @@ const config: Config.Config<SessionManagerOptions> = Config.all({
  * `POLICYSHIELD_REDIS_KEY_PREFIX` (default `policyshield`) and the variables of `config`.
  */
 const redisConfig: Config.Config<SessionManagerRedisOptions> = Config.all({
-  url: Config.string("POLICYSHIELD_REDIS_URL"),
+  url: Config.string("POLICYSHIELD_REDIS_URL").pipe(
+    Config.validate({
+      message: "POLICYSHIELD_REDIS_URL must be a redis:// or rediss:// URL",
+      validation: (url) => /^rediss?:\/\/./.test(url)
+    })
+  ),
   keyPrefix: Config.withDefault(Config.string("POLICYSHIELD_REDIS_KEY_PREFIX"), "policyshield"),
   options: config
 }).pipe(Config.map(({ url, keyPrefix, options }) => ({ ...options, url, keyPrefix })))
@@ -202,7 +226,7 @@ export class SessionManager extends Context.Tag("policyshield/SessionManager")<
   ): Layer.Layer<SessionManager, ConfigError.ConfigError | SessionStoreUnavailable> =>
     Layer.scoped(
       SessionManager,
-      Effect.flatMap(options, (resolved) => Redis.make(resolved))
+      Effect.flatMap(checked(options, decodeRedis), (resolved) => Redis.make(resolved))
     )
 
   static readonly layerConfig = (
@@ -210,6 +234,6 @@ export class SessionManager extends Context.Tag("policyshield/SessionManager")<
   ): Layer.Layer<SessionManager, ConfigError.ConfigError> =>
     Layer.scoped(
       SessionManager,
-      Effect.flatMap(options, (resolved) => Memory.make(resolved))
+      Effect.flatMap(checked(options, decode), (resolved) => Memory.make(resolved))
     )
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import {
   Chunk,
+  Config,
   ConfigError,
   ConfigProvider,
   Context,
@@ -83,7 +84,8 @@ describe("SessionManager.layerConfig", () => {
     ["POLICYSHIELD_MAX_SESSIONS", "many"],
     ["POLICYSHIELD_MAX_SESSIONS", "0"],
     ["POLICYSHIELD_PROTECT_TAINTED", "maybe"],
-    ["POLICYSHIELD_SWEEP_INTERVAL", "often"]
+    ["POLICYSHIELD_SWEEP_INTERVAL", "often"],
+    ["POLICYSHIELD_SWEEP_INTERVAL", "0 seconds"]
   ]
   for (const [variable, value] of bad) {
     it.effect(`fails the layer naming ${variable} when it is ${JSON.stringify(value)}`, () =>
@@ -94,6 +96,33 @@ describe("SessionManager.layerConfig", () => {
       })
     )
   }
+})
+
+describe("SessionManager.layerConfig with other configs", () => {
+  it.effect("an option that a layer would reject fails with a ConfigError naming it, not a defect", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Layer.build(SessionManager.layerConfig(Config.succeed({ maxSessions: 0 }))).pipe(Effect.scoped)
+      )
+      expect(ConfigError.isConfigError(error)).toBe(true)
+      expect(String(error)).toContain('"maxSessions"')
+    })
+  )
+
+  it.effect("layerRedisConfig fails naming POLICYSHIELD_REDIS_URL when it is not a Redis URL", () =>
+    Effect.gen(function* () {
+      const layer = SessionManager.layerRedisConfig().pipe(
+        Layer.provide(
+          Layer.setConfigProvider(
+            ConfigProvider.fromMap(new Map([["POLICYSHIELD_REDIS_URL", "http://localhost:6379"]]))
+          )
+        )
+      )
+      const error = yield* Effect.flip(Layer.build(layer).pipe(Effect.scoped))
+      expect(ConfigError.isConfigError(error)).toBe(true)
+      expect(String(error)).toContain("POLICYSHIELD_REDIS_URL")
+    })
+  )
 })
 
 const count = (metric: Metric.Metric.Counter<number>) =>
