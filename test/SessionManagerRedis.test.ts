@@ -19,7 +19,8 @@ import {
   ToolName
 } from "../src/index.js"
 import { sessionManagerContract } from "./contract/sessionManagerContract.js"
-import { freePort, MISSING_REDIS, runRedisTests, useRedisServer } from "./support/redisServer.js"
+import { freePort, MISSING_REDIS, runRedisTests } from "./support/redisServer.js"
+import { useRedisServer } from "./support/useRedisServer.js"
 
 if (!runRedisTests) console.warn(MISSING_REDIS)
 

@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { createConnection, createServer } from "node:net"
-import { afterAll, beforeAll } from "@effect/vitest"
 
 export const redisServerAvailable: boolean = spawnSync("redis-server", ["--version"]).status === 0
 
@@ -89,19 +88,4 @@ export const startRedis = async (): Promise<RedisServer> => {
   }
   await start()
   return { port, url: `redis://127.0.0.1:${port}`, stop, start }
-}
-
-/** A private server for the enclosing describe block: started before its tests, stopped after. */
-export const useRedisServer = (): (() => RedisServer) => {
-  let server: RedisServer | undefined
-  beforeAll(async () => {
-    server = await startRedis()
-  })
-  afterAll(async () => {
-    await server?.stop()
-  })
-  return () => {
-    if (server === undefined) throw new Error("the Redis server is not started yet")
-    return server
-  }
 }
