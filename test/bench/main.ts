@@ -107,24 +107,20 @@ const steadyAndReads = () => {
       if (subject.steadyOnly === undefined && driver.liveSessions() !== n) {
         throw new Error(`${subject.key}: expected ${n} live sessions, found ${driver.liveSessions()}`)
       }
-      driver.getTaints(reads.slice(0, WARMUP))
-      const taintsNs = medianOfSegments(reads, driver.getTaints)
-      record({
-        workload: "W2 getTaints",
-        subject: subject.key,
-        sessions: n,
-        operations: MEASURED,
-        nsPerOp: taintsNs / MEASURED
-      })
-      driver.gets(reads.slice(0, WARMUP))
-      const getNs = medianOfSegments(reads, driver.gets)
-      record({
-        workload: "W2 get",
-        subject: subject.key,
-        sessions: n,
-        operations: MEASURED,
-        nsPerOp: getNs / MEASURED
-      })
+      for (const [workload, read] of [
+        ["W2 getTaints", driver.getTaints],
+        ["W2 get", driver.gets]
+      ] as const) {
+        read(reads.slice(0, WARMUP))
+        const readNs = medianOfSegments(reads, read)
+        record({
+          workload,
+          subject: subject.key,
+          sessions: n,
+          operations: MEASURED,
+          nsPerOp: readNs / MEASURED
+        })
+      }
     }
   }
 }
