@@ -1,8 +1,8 @@
-import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { PIIDetector, type PIIType } from "../src/index.js"
+import { runTs } from "./support/runNode.js"
 
 const scan = (text: string) =>
   Effect.map(PIIDetector, (detector) => detector.scan(text)).pipe(Effect.provide(PIIDetector.Default))
@@ -117,12 +117,9 @@ describe("PIIDetector", () => {
   // bounded by design, so each scan completes. The scans run in a child process so that a
   // regression that stalls is killed and named after a generous limit instead of hanging the
   // run; nothing here measures how fast they are.
-  it("scans a megabyte of adversarial input of every kind without stalling", () => {
+  it("scans a megabyte of adversarial input of every kind without stalling", async () => {
     const script = fileURLToPath(new URL("./support/adversarialScan.ts", import.meta.url))
-    const run = spawnSync(process.execPath, ["--import", "tsx", script], {
-      encoding: "utf8",
-      timeout: 120_000
-    })
+    const run = await runTs(script, { timeout: 120_000 })
     const lines = run.stdout.trim().split("\n")
     const started = lines.filter((l) => l.startsWith("start ")).length
     const done = lines.filter((l) => l.startsWith("done "))

@@ -1,11 +1,11 @@
-import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
+import { runTs } from "./support/runNode.js"
 
 describe("the demo (npm start)", () => {
-  it("runs the scripted agent, shows the limit and the taint chain blocking, and exits 0", () => {
+  it("runs the scripted agent, shows the limit and the taint chain blocking, and exits 0", async () => {
     const main = fileURLToPath(new URL("../src/demo/main.ts", import.meta.url))
-    const run = spawnSync(process.execPath, ["--import", "tsx", main], { encoding: "utf8", timeout: 60_000 })
+    const run = await runTs(main, { timeout: 60_000 })
     expect(run.stderr).toBe("")
     expect(run.status).toBe(0)
     const lines = run.stdout.split("\n")

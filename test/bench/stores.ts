@@ -75,7 +75,7 @@ export class LruSessionStore {
 }
 
 /**
- * A literal port of the specification's design: a Map of sessions with their last access time,
+ * The plainest design: a Map of sessions with their last access time,
  * a linear scan for the oldest session when the table is full, and for expired sessions on
  * cleanup.
  */

@@ -146,7 +146,7 @@ const specPortDriver = (store: SpecPortStore): Driver => {
 }
 
 /**
- * Not an alternative but a floor: the least any design of the card's shape (an Effect Ref over
+ * Not an alternative but a floor: the least any design of this library's shape (an Effect Ref over
  * an Effect HashMap, one immutable record per session) can cost here, with no access index, no
  * eviction, no expiry and no snapshot. It shows how much of (1) is the HashMap itself.
  */
@@ -237,7 +237,7 @@ export const subjects: ReadonlyArray<Subject> = [
   },
   {
     key: "specPort",
-    label: "(5) the specification's design (Map, linear scans)",
+    label: "(5) a plain Map, scanned for the oldest session on eviction",
     make: (n) => specPortDriver(new SpecPortStore(n, TTL_MS))
   },
   {
