@@ -8,7 +8,7 @@ import {
   type HashSet,
   Layer,
   Option,
-  type Queue,
+  Queue,
   type Scope,
   type Stream
 } from "effect"
@@ -85,7 +85,11 @@ export interface SessionManagerService {
    * keeps up; one that falls more than `eventBuffer` events behind loses the oldest.
    */
   readonly subscribe: Effect.Effect<Queue.Dequeue<SessionEvent>, never, Scope.Scope>
-  /** The lifecycle events as a Stream (a subscription per run of the stream). */
+  /**
+   * The lifecycle events as a Stream. It subscribes when the stream starts running, not when
+   * this value is taken: an audit trail forked beside a program can miss the program's first
+   * events. For a trail that misses nothing, use `SessionManager.followEvents` or `subscribe`.
+   */
   readonly events: Stream.Stream<SessionEvent>
 }
 
@@ -194,6 +198,31 @@ export class SessionManager extends Context.Tag("policyshield/SessionManager")<
 
   /** An in-memory manager with the default options. */
   static readonly Default: Layer.Layer<SessionManager> = Layer.scoped(SessionManager, Memory.make({}))
+
+  /**
+   * Follows the lifecycle events for the life of the scope: subscribes at once, so every event
+   * of an operation that starts after this returns reaches `onEvent`, in order, in a fiber of the
+   * scope. When the scope closes, the events still buffered are handled before it stops, so an
+   * audit trail set up around a program sees everything the program did.
+   */
+  static readonly followEvents = <R>(
+    onEvent: (event: SessionEvent) => Effect.Effect<void, never, R>
+  ): Effect.Effect<void, never, SessionManager | Scope.Scope | R> =>
+    Effect.gen(function* () {
+      const sessions = yield* SessionManager
+      const queue = yield* sessions.subscribe
+      // Finalizers run last-added first: the fiber stops, then the rest is drained, then the
+      // subscription ends.
+      yield* Effect.addFinalizer(() =>
+        Effect.flatMap(Queue.takeAll(queue), (rest) => Effect.forEach(rest, onEvent, { discard: true }))
+      )
+      // An event taken is always handled, even when the scope closes meanwhile.
+      yield* Effect.forkScoped(
+        Effect.forever(
+          Effect.uninterruptibleMask((restore) => Effect.flatMap(restore(Queue.take(queue)), onEvent))
+        )
+      )
+    })
 
   /** The options `layerConfig` reads by default, to extend or compose. */
   static readonly config = config

@@ -309,6 +309,45 @@ describe("SessionManager events", () => {
     )
   )
 
+  it.effect("an audit trail set up with followEvents sees every event of the program after it", () =>
+    withManager()((sm) =>
+      Effect.gen(function* () {
+        const seen: Array<SessionEvent> = []
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* SessionManager.followEvents((event) => Effect.sync(() => seen.push(event)))
+            // No yield in between: the program runs at once, before the trail's fiber starts.
+            yield* sm.increment(sid("a"), tool("web_fetch"))
+            yield* sm.addTaint(sid("a"), "EMAIL")
+            yield* sm.remove(sid("a"))
+          })
+        )
+        expect(tags(seen)).toEqual(["Created:a", "Tainted:a:EMAIL", "Removed:a"])
+      }).pipe(Effect.provideServiceEffect(SessionManager, Effect.succeed(sm)))
+    )
+  )
+
+  it.effect("followEvents finishes handling a slow event and drains the rest when the scope closes", () =>
+    withManager()((sm) =>
+      Effect.gen(function* () {
+        const seen: Array<string> = []
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* SessionManager.followEvents((event) =>
+              Effect.zipRight(
+                TestClock.adjust("1 second"),
+                Effect.sync(() => seen.push(`${event._tag}:${event.sessionId}`))
+              )
+            )
+            for (const id of ["a", "b", "c", "d"]) yield* sm.getOrCreate(sid(id))
+            yield* Effect.yieldNow()
+          })
+        )
+        expect(seen).toEqual(["Created:a", "Created:b", "Created:c", "Created:d"])
+      }).pipe(Effect.provideServiceEffect(SessionManager, Effect.succeed(sm)))
+    )
+  )
+
   it.effect("evicting a tainted session with protectTainted false logs a warning", () =>
     Effect.gen(function* () {
       const warnings: Array<string> = []
