@@ -1,5 +1,5 @@
 import { Context, Layer, Schema } from "effect"
-import * as Recognizers from "./internal/piiRecognizers.js"
+import * as Recognizers from "./internal/engine/recognizers.js"
 import { PIIType } from "./PIIType.js"
 
 /** One occurrence of personal data in a text: its kind and its span `[start, end)`. */

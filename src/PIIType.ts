@@ -1,6 +1,10 @@
 import { Schema } from "effect"
 
-/** The kinds of personal data that can taint a session. */
+/**
+ * The kinds of personal data that can taint a session. New kinds may only be appended: a
+ * session's taints are stored as bits by position in this list (in memory and in Redis), so
+ * reordering or removing a kind would change the meaning of taints already recorded.
+ */
 export const PIIType = Schema.Literal(
   "EMAIL",
   "PHONE",

@@ -1,7 +1,6 @@
 import { Context, Effect, Either, Layer, ParseResult, Schema } from "effect"
-import { decide } from "./internal/decide.js"
-import { textsOf } from "./internal/scanValue.js"
-import * as Taints from "./internal/taints.js"
+import { decide } from "./internal/engine/decide.js"
+import { textsOf } from "./internal/engine/scanValue.js"
 import { PIIDetector } from "./PIIDetector.js"
 import { allPIITypes, type PIIType } from "./PIIType.js"
 import type { SessionCapacityExceeded, SessionStoreUnavailable } from "./SessionError.js"
@@ -9,7 +8,7 @@ import { SessionId } from "./SessionId.js"
 import { SessionManager } from "./SessionManager.js"
 import type { ShieldPolicy } from "./ShieldPolicy.js"
 import { ToolName } from "./ToolName.js"
-import { Verdict } from "./Verdict.js"
+import { CAPACITY_RULE_ID, STORE_RULE_ID, Verdict } from "./Verdict.js"
 
 /** A tool call whose session id or tool name is not valid. */
 export class InvalidToolCall extends Schema.TaggedError<InvalidToolCall>()("InvalidToolCall", {
@@ -52,11 +51,6 @@ export interface ShieldEngineService {
     InvalidToolCall | SessionCapacityExceeded | SessionStoreUnavailable
   >
 }
-
-/** The rule id of a block because the session table is full of protected sessions. */
-export const CAPACITY_RULE_ID = "__session_capacity__"
-/** The rule id of a block because the session store cannot be reached. */
-export const STORE_RULE_ID = "__session_store__"
 
 const decodeField = <A>(schema: Schema.Schema<A, string>, field: "sessionId" | "tool", raw: unknown) =>
   Either.mapLeft(
@@ -103,12 +97,12 @@ const make = (
 
     /** The kinds of personal data anywhere in `value`, in a fixed order. */
     const piiIn = (value: unknown): ReadonlyArray<PIIType> => {
-      let bits = 0
+      const found = new Set<PIIType>()
       for (const text of textsOf(value)) {
-        for (const match of detector.scan(text)) bits |= Taints.bitOf(match.type)
-        if (policy.customPatterns.some((p) => p.regex.matcher(text).find())) bits |= Taints.bitOf("CUSTOM")
+        for (const match of detector.scan(text)) found.add(match.type)
+        if (policy.customPatterns.some((p) => p.regex.matcher(text).find())) found.add("CUSTOM")
       }
-      return allPIITypes.filter((pii) => Taints.has(bits, pii))
+      return allPIITypes.filter((pii) => found.has(pii))
     }
 
     const taint = (id: SessionId, pii: ReadonlyArray<PIIType>) =>

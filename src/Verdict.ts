@@ -19,3 +19,12 @@ export class Verdict extends Schema.Class<Verdict>("Verdict")({
   severity: Severity,
   piiDetected: Schema.Array(PIIType)
 }) {}
+
+/** The rule id of a block by the taint chain: a tainted session calling an outgoing tool. */
+export const TAINT_RULE_ID = "__pii_taint__"
+
+/** The rule id of a block because the session table is full of protected sessions. */
+export const CAPACITY_RULE_ID = "__session_capacity__"
+
+/** The rule id of a block because the session store cannot be reached or lost its state. */
+export const STORE_RULE_ID = "__session_store__"

@@ -1,4 +1,3 @@
-export { TAINT_RULE_ID } from "./internal/decide.js"
 export { PIIDetector, type PIIDetectorService, PIIMatch } from "./PIIDetector.js"
 export { allPIITypes, PIIType } from "./PIIType.js"
 export { SessionCapacityExceeded, SessionStoreUnavailable } from "./SessionError.js"
@@ -16,17 +15,14 @@ export {
   type MakeRequirements,
   SessionManager,
   type SessionManagerOptions,
-  type SessionManagerRedisOptions,
   type SessionManagerService
 } from "./SessionManager.js"
 export * as SessionMetrics from "./SessionMetrics.js"
 export { SessionState, SessionStats } from "./SessionState.js"
 export {
-  CAPACITY_RULE_ID,
   InvalidToolCall,
   ShieldEngine,
   type ShieldEngineService,
-  STORE_RULE_ID,
   type ToolCall,
   type ToolResult
 } from "./ShieldEngine.js"
@@ -39,4 +35,4 @@ export {
   ShieldPolicy
 } from "./ShieldPolicy.js"
 export { ToolName } from "./ToolName.js"
-export { Severity, Verdict } from "./Verdict.js"
+export { CAPACITY_RULE_ID, Severity, STORE_RULE_ID, TAINT_RULE_ID, Verdict } from "./Verdict.js"

@@ -27,6 +27,7 @@ import {
   SessionMetrics,
   ToolName
 } from "../src/index.js"
+import { layerRedisConfig } from "../src/redis.js"
 
 const sid = (s: string) => SessionId.make(s)
 const tool = (s: string) => ToolName.make(s)
@@ -111,7 +112,7 @@ describe("SessionManager.layerConfig with other configs", () => {
 
   it.effect("layerRedisConfig fails naming POLICYSHIELD_REDIS_URL when it is not a Redis URL", () =>
     Effect.gen(function* () {
-      const layer = SessionManager.layerRedisConfig().pipe(
+      const layer = layerRedisConfig().pipe(
         Layer.provide(
           Layer.setConfigProvider(
             ConfigProvider.fromMap(new Map([["POLICYSHIELD_REDIS_URL", "http://localhost:6379"]]))

@@ -12,13 +12,14 @@ import {
   PIIDetector,
   SessionId,
   SessionManager,
-  type SessionManagerRedisOptions,
   SessionStoreUnavailable,
   ShieldEngine,
   ShieldPolicy,
   ToolName
 } from "../src/index.js"
+import { layerRedis, layerRedisConfig, type SessionManagerRedisOptions } from "../src/redis.js"
 import { sessionManagerContract } from "./contract/sessionManagerContract.js"
+import { sessionManagerModel } from "./contract/sessionManagerModel.js"
 import { freePort, MISSING_REDIS, runRedisTests } from "./support/redisServer.js"
 import { useRedisServer } from "./support/useRedisServer.js"
 
@@ -30,12 +31,19 @@ describe.runIf(runRedisTests)("Redis layer", () => {
 
   // Every test gets its own key prefix: its own table on the shared server.
   sessionManagerContract("Redis layer", (options) =>
-    SessionManager.layerRedis({
+    layerRedis({
       ...options,
       url: server().url,
       keyPrefix: `contract-${++prefixes}`,
       clock: "client"
     })
+  )
+
+  sessionManagerModel(
+    "Redis layer",
+    (options) =>
+      layerRedis({ ...options, url: server().url, keyPrefix: `model-${++prefixes}`, clock: "client" }),
+    100
   )
 })
 
@@ -47,7 +55,7 @@ describe.runIf(runRedisTests)("Redis layer, beyond the contract", () => {
   const server = useRedisServer()
   let prefixes = 0
   const layer = (options: Partial<SessionManagerRedisOptions> = {}) =>
-    SessionManager.layerRedis({ url: server().url, keyPrefix: `extra-${++prefixes}`, ...options })
+    layerRedis({ url: server().url, keyPrefix: `extra-${++prefixes}`, ...options })
 
   it.live("with server time, sessions expire after a short real TTL", () =>
     Effect.gen(function* () {
@@ -101,7 +109,7 @@ describe.runIf(runRedisTests)("Redis layer, beyond the contract", () => {
       // The sessions, the meta hash and the untainted index (no session is tainted, so no tainted index).
       expect(mine.length).toBe(ids.length + 2)
       expect(keys.filter((k) => k.includes("keys-test") && !k.startsWith("{keys-test}:"))).toEqual([])
-    }).pipe(Effect.provide(SessionManager.layerRedis({ url: server().url, keyPrefix: "keys-test" })))
+    }).pipe(Effect.provide(layerRedis({ url: server().url, keyPrefix: "keys-test" })))
   )
 
   it.live("a malformed session record is SessionStoreUnavailable, never a defect or a guess", () =>
@@ -122,16 +130,16 @@ describe.runIf(runRedisTests)("Redis layer, beyond the contract", () => {
         expect(error).toBeInstanceOf(SessionStoreUnavailable)
         expect(error.message).toContain("malformed")
       }
-    }).pipe(Effect.provide(SessionManager.layerRedis({ url: server().url, keyPrefix: "malformed" })))
+    }).pipe(Effect.provide(layerRedis({ url: server().url, keyPrefix: "malformed" })))
   )
 
   it.live("an unreachable Redis fails the layer with SessionStoreUnavailable", () =>
     Effect.gen(function* () {
       const port = yield* Effect.promise(() => freePort())
       const error = yield* Effect.flip(
-        Layer.build(
-          SessionManager.layerRedis({ url: `redis://127.0.0.1:${port}`, commandTimeout: "500 millis" })
-        ).pipe(Effect.scoped)
+        Layer.build(layerRedis({ url: `redis://127.0.0.1:${port}`, commandTimeout: "500 millis" })).pipe(
+          Effect.scoped
+        )
       )
       expect(error).toBeInstanceOf(SessionStoreUnavailable)
       expect(error.operation).toBe("connect")
@@ -145,7 +153,7 @@ describe.runIf(runRedisTests)("Redis layer, beyond the contract", () => {
       expect((yield* sm.increment(sid("s1"), tool("exec"))).totalCalls).toBe(1)
     }).pipe(
       Effect.provide(
-        SessionManager.layerRedisConfig().pipe(
+        layerRedisConfig().pipe(
           Layer.provide(
             Layer.setConfigProvider(
               ConfigProvider.fromMap(
@@ -191,7 +199,7 @@ describe.runIf(runRedisTests)("Redis layer, when Redis goes away", () => {
       const policy = yield* ShieldPolicy.fromObject({ shield_name: "outage", default_verdict: "allow" })
       const layer = ShieldEngine.layer(policy).pipe(
         Layer.provideMerge(
-          SessionManager.layerRedis({ url: server().url, keyPrefix: "outage", commandTimeout: "500 millis" })
+          layerRedis({ url: server().url, keyPrefix: "outage", commandTimeout: "500 millis" })
         ),
         Layer.provide(PIIDetector.Default)
       )
@@ -270,9 +278,7 @@ describe.runIf(runRedisTests)("Redis layer, several replicas", () => {
     Effect.gen(function* () {
       const sm = yield* SessionManager
       return Option.getOrThrow(yield* sm.get(sid("shared-session")))
-    }).pipe(
-      Effect.provide(SessionManager.layerRedis({ url: server().url, keyPrefix: prefix, maxSessions: 10 }))
-    )
+    }).pipe(Effect.provide(layerRedis({ url: server().url, keyPrefix: prefix, maxSessions: 10 })))
 
   it.live("4 processes, 500 increments each on one session: exactly 2,000", () =>
     Effect.gen(function* () {

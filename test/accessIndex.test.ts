@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import * as AccessIndex from "../src/internal/accessIndex.js"
+import * as AccessIndex from "../src/internal/core/accessIndex.js"
 
 type Step = { readonly insert: boolean; readonly key: number }
 

@@ -7,6 +7,7 @@
 import { Effect } from "effect"
 import { Redis } from "ioredis"
 import { SessionId, SessionManager, ToolName } from "../../src/index.js"
+import { layerRedis } from "../../src/redis.js"
 import { redisServerAvailable, startRedis } from "../support/redisServer.js"
 
 export interface RedisFigures {
@@ -62,7 +63,7 @@ export const redisWorkload = (operations: number): Effect.Effect<ReadonlyArray<R
           return { seconds, counted }
         }).pipe(
           Effect.provide(
-            SessionManager.layerRedis({
+            layerRedis({
               url: server.url,
               keyPrefix: `bench-${fibers}`,
               maxSessions: SESSIONS * 2

@@ -103,6 +103,7 @@ describe("the published package", () => {
     const listing = await run("tar", ["-tzf", join(work, tarball!)], work)
     expect(listing.stdout).toContain("package/dist/index.js")
     expect(listing.stdout).toContain("package/dist/index.d.ts")
+    expect(listing.stdout).toContain("package/dist/redis.js")
     expect(listing.stdout).not.toContain("package/src/demo/")
 
     const app = join(work, "app")

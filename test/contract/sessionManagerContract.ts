@@ -12,6 +12,7 @@ import {
   HashSet,
   type Layer,
   Option,
+  Queue,
   Schema,
   TestClock
 } from "effect"
@@ -590,6 +591,19 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
           expect(state.toolCount(tool("web_fetch"))).toBe(10)
           expect(state.totalCalls).toBe(10)
         })
+      )
+    )
+
+    it.effect("is one operation: it drops at most two expired sessions on its way, like any other", () =>
+      withManager({ ttl: ms(5), maxSessions: 10 })((sm) =>
+        Effect.gen(function* () {
+          for (const id of ["a", "b", "c"]) yield* sm.getOrCreate(sid(id))
+          yield* TestClock.adjust(ms(6))
+          const events = yield* sm.subscribe
+          yield* sm.decideAndRecord(sid("d"), tool("exec"), underLimit(1, tool("exec")))
+          const tags = [...(yield* Queue.takeAll(events))].map((e) => `${e._tag}:${e.sessionId}`)
+          expect(tags).toEqual(["Expired:a", "Expired:b", "Created:d"])
+        }).pipe(Effect.scoped)
       )
     )
 

@@ -5,6 +5,7 @@
  */
 import { Effect } from "effect"
 import { SessionId, SessionManager, ToolName } from "../../src/index.js"
+import { layerRedis } from "../../src/redis.js"
 
 const [url = "", keyPrefix = "", mode = "increment", count = "0", limit = "0"] = process.argv.slice(2)
 const id = SessionId.make("shared-session")
@@ -26,7 +27,7 @@ const program = Effect.gen(function* () {
     }
   }
   return allowed
-}).pipe(Effect.provide(SessionManager.layerRedis({ url, keyPrefix, maxSessions: 10 })))
+}).pipe(Effect.provide(layerRedis({ url, keyPrefix, maxSessions: 10 })))
 
 Effect.runPromise(program).then(
   (allowed) => process.stdout.write(`${JSON.stringify({ allowed })}\n`),

@@ -1,8 +1,10 @@
+import { allPIITypes } from "../../PIIType.js"
+
 /**
- * The Redis layer's one server-side script. Every operation is one call of it (EVALSHA), so
- * every operation is one atomic step on the server, whichever replica sends it. It implements
- * the same semantics as the functional core (sessionTable.ts); the contract suite runs the same
- * tests against both.
+ * The Redis store's one server-side script. Every operation is one call of it (EVALSHA), so
+ * every operation is one atomic step on the server, whichever replica sends it. It mirrors the
+ * functional core (core/sessionTable.ts) operation by operation, and the same contract and
+ * model-based tests run against both.
  *
  * Keys (all under one hash tag, so a manager's keys share a Cluster slot):
  *   KEYS[1] meta hash: hw (latest time seen), touch and ver (counters), calls, evicted, expired
@@ -11,16 +13,23 @@
  *           k distinct tools, v version, and "k:<tool>" counts
  * ARGV: 1 session key prefix, 2 client time in ms ("" for Redis TIME), 3 ttl in ms (-1 for
  * never), 4 maxSessions, 5 protectTainted ("1"/"0"), 6 maxToolsPerSession, 7 the session's
- * member (encoded id), 8 the operation, 9 and on its arguments.
+ * member (encoded id), 8 the operation (the core's name for it), 9 and on its arguments.
  *
- * Replies: { status, events, now, ... } with events a flat list of (tag, member, extra).
+ * Replies: { kind, events, now, ... } with events a flat list of (tag, member, extra), and a
+ * kind that says what the rest is: "touched" or "record" and the session's hash (HGETALL),
+ * "taints" and the session's hash (for its taints), "missing", "refused" and the bound
+ * ("sessions" or "tools"), "bits", "bool", "number" or
+ * "stats" and figures, "conflict" when a decision's version is stale.
  */
+const piiBits = allPIITypes.map((pii, i) => `${pii} = ${2 ** i}`).join(", ")
+
 export const SCRIPT = `
 local meta, idxU, idxT, key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prefix, ttl = ARGV[1], tonumber(ARGV[3])
 local maxSessions, protect, maxTools = tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
 local member, op = ARGV[7], ARGV[8]
 local events = {}
+local PII_BITS = { ${piiBits} }
 
 -- Time never goes backwards: the later of this reading and the latest time seen.
 local now
@@ -146,25 +155,38 @@ end
 
 if op == 'cleanup' then
   local n = sweep(math.huge)
-  return { 'ok', events, now, n }
+  return { 'number', events, now, n }
 end
 
 if op == 'stats' then
   sweep(math.huge)
   local untainted, tainted = redis.call('ZCARD', idxU), redis.call('ZCARD', idxT)
   local m = redis.call('HMGET', meta, 'calls', 'evicted', 'expired')
-  return { 'ok', events, now, untainted + tainted, tainted, tonumber(m[1]) or 0, tonumber(m[2]) or 0, tonumber(m[3]) or 0 }
+  return { 'stats', events, now, untainted + tainted, tainted, tonumber(m[1]) or 0, tonumber(m[2]) or 0, tonumber(m[3]) or 0 }
+end
+
+if op == 'peek' then
+  -- The read of decide-and-record: the live session as it is, changing nothing (no sweep, no
+  -- drop), so that the commit that follows is the operation's one step that changes the table.
+  if redis.call('EXISTS', key) == 0 or isExpired(key) then return { 'missing', events, now } end
+  return { 'record', events, now, redis.call('HGETALL', key) }
 end
 
 sweep(2)
 
 if op == 'get' then
-  if not live() then return { 'none', events, now } end
-  return { 'ok', events, now, redis.call('HGETALL', key) }
+  if not live() then return { 'missing', events, now } end
+  return { 'record', events, now, redis.call('HGETALL', key) }
 end
 
-if op == 'clear' then
-  if not live() then return { 'none', events, now } end
+if op == 'getTaints' then
+  if not live() then return { 'bits', events, now, 0 } end
+  -- The whole hash, so that the taints of a malformed record are never guessed at.
+  return { 'taints', events, now, redis.call('HGETALL', key) }
+end
+
+if op == 'clearTaints' then
+  if not live() then return { 'bool', events, now, 0 } end
   if taintBits() ~= 0 then
     local n = redis.call('HGET', key, 'n')
     redis.call('HSET', key, 'x', 0)
@@ -173,52 +195,59 @@ if op == 'clear' then
     redis.call('ZADD', idxU, n, member)
     note('TaintsCleared', member)
   end
-  return { 'ok', events, now }
+  return { 'bool', events, now, 1 }
 end
 
 if op == 'remove' then
-  if not live() then return { 'none', events, now } end
+  if not live() then return { 'bool', events, now, 0 } end
   drop(member, taintBits() ~= 0)
   note('Removed', member)
-  return { 'ok', events, now }
+  return { 'bool', events, now, 1 }
+end
+
+local function create()
+  redis.call('HSET', key, 'c', now, 'a', now, 'n', 0, 't', 0, 'x', 0, 'k', 0, 'v', redis.call('HINCRBY', meta, 'ver', 1))
+  note('Created', member)
 end
 
 if op == 'decide' then
-  -- Decide-and-record commits here: the decision was made on the session's version ARGV[10]
-  -- ("" for no live session); if it is still that version, create it if needed, count the
-  -- call when ARGV[11] is "1", and touch it, all in this one step. Otherwise nothing changes.
+  -- The commit of decide-and-record: the caller read the session without changing it (a 'peek')
+  -- and decided on the version ARGV[10] ("" for no live session). If it is still that version,
+  -- create it if needed, count the call when ARGV[11] is "1", and touch it, all in this one
+  -- step; otherwise nothing changes and the caller decides again.
   local present = live()
   local version = present and redis.call('HGET', key, 'v') or ''
   if version ~= ARGV[10] then return { 'conflict', events, now } end
   if not present then
-    if not makeRoom() then return { 'full', events, now } end
-    redis.call('HSET', key, 'c', now, 'a', now, 'n', 0, 't', 0, 'x', 0, 'k', 0, 'v', redis.call('HINCRBY', meta, 'ver', 1))
-    note('Created', member)
+    if not makeRoom() then return { 'refused', events, now, 'sessions' } end
+    create()
   end
-  if ARGV[11] == '1' and not count(ARGV[9]) then return { 'tools', events, now } end
+  if ARGV[11] == '1' and not count(ARGV[9]) then return { 'refused', events, now, 'tools' } end
   touch()
-  return { 'ok', events, now, redis.call('HGETALL', key) }
+  return { 'touched', events, now, redis.call('HGETALL', key) }
 end
 
--- The touching operations: touch (getOrCreate, and the first step of decide-and-record),
--- increment and taint. The session is created when missing or expired.
+-- The touching operations: getOrCreate, increment and addTaint. The session is created when
+-- missing or expired.
+if op ~= 'getOrCreate' and op ~= 'increment' and op ~= 'addTaint' then
+  return redis.error_reply('unknown operation ' .. tostring(op))
+end
 if not live() then
-  if not makeRoom() then return { 'full', events, now } end
-  redis.call('HSET', key, 'c', now, 'a', now, 'n', 0, 't', 0, 'x', 0, 'k', 0, 'v', redis.call('HINCRBY', meta, 'ver', 1))
-  note('Created', member)
+  if not makeRoom() then return { 'refused', events, now, 'sessions' } end
+  create()
 end
 if op == 'increment' then
-  if not count(ARGV[9]) then return { 'tools', events, now } end
-elseif op == 'taint' then
+  if not count(ARGV[9]) then return { 'refused', events, now, 'tools' } end
+elseif op == 'addTaint' then
   local x = taintBits()
-  local next = bit.bor(x, tonumber(ARGV[9]))
+  local next = bit.bor(x, PII_BITS[ARGV[9]])
   if next ~= x then
     redis.call('HSET', key, 'x', next)
     bump()
     if x == 0 then redis.call('ZREM', idxU, member) end
-    note('Tainted', member, ARGV[10])
+    note('Tainted', member, ARGV[9])
   end
 end
 touch()
-return { 'ok', events, now, redis.call('HGETALL', key) }
+return { 'touched', events, now, redis.call('HGETALL', key) }
 `

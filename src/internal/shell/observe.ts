@@ -14,7 +14,7 @@ import {
   type Scope,
   Stream
 } from "effect"
-import type { PIIType } from "../PIIType.js"
+import type { PIIType } from "../../PIIType.js"
 import {
   SessionCreated,
   type SessionEvent,
@@ -23,11 +23,10 @@ import {
   SessionRemoved,
   SessionTainted,
   SessionTaintsCleared
-} from "../SessionEvent.js"
-import type { SessionId } from "../SessionId.js"
-import type { SessionManagerService } from "../SessionManager.js"
-import * as Metrics from "../SessionMetrics.js"
-import type { Lifecycle } from "./sessionTable.js"
+} from "../../SessionEvent.js"
+import type { SessionId } from "../../SessionId.js"
+import * as Metrics from "../../SessionMetrics.js"
+import type { Lifecycle } from "../core/sessionTable.js"
 
 const ended = {
   capacity: Metric.tagged(Metrics.sessionsEnded, "reason", "capacity"),
@@ -89,8 +88,16 @@ export interface Observer {
   readonly flush: Effect.Effect<void>
   readonly subscribe: Effect.Effect<Queue.Dequeue<SessionEvent>, never, Scope.Scope>
   readonly events: Stream.Stream<SessionEvent>
-  /** The service with a span around every operation when tracing is on; the service otherwise. */
-  readonly instrument: (service: SessionManagerService) => SessionManagerService
+  /**
+   * The operation in a span named `SessionManager.<name>` when tracing is on (with the session
+   * id only when `traceSessionIds` is on); the operation itself otherwise.
+   */
+  readonly traced: <A, E>(
+    name: string,
+    attributes: Record<string, unknown>,
+    sessionId: SessionId | undefined,
+    effect: Effect.Effect<A, E>
+  ) => Effect.Effect<A, E>
 }
 
 /** Runs `cleanup` every `interval` for the life of the scope; a failed run waits for the next. */
@@ -178,33 +185,12 @@ export const make = (options: ObserveOptions): Effect.Effect<Observer> =>
       }),
       subscribe,
       events: Stream.unwrapScoped(Effect.map(subscribe, (queue) => Stream.fromQueue(queue))),
-      instrument: (service) => {
-        if (!options.tracing) return service
-        const span = <A, E>(
-          name: string,
-          effect: Effect.Effect<A, E>,
-          attributes: Record<string, unknown>,
-          sessionId?: SessionId
-        ): Effect.Effect<A, E> =>
-          Effect.withSpan(effect, `SessionManager.${name}`, {
-            attributes:
-              options.traceSessionIds && sessionId !== undefined ? { ...attributes, sessionId } : attributes
-          })
-        return {
-          getOrCreate: (id) => span("getOrCreate", service.getOrCreate(id), {}, id),
-          get: (id) => span("get", service.get(id), {}, id),
-          increment: (id, tool) => span("increment", service.increment(id, tool), { tool }, id),
-          addTaint: (id, pii) => span("addTaint", service.addTaint(id, pii), { pii }, id),
-          getTaints: (id) => span("getTaints", service.getTaints(id), {}, id),
-          decideAndRecord: (id, tool, decide) =>
-            span("decideAndRecord", service.decideAndRecord(id, tool, decide), { tool }, id),
-          clearTaints: (id) => span("clearTaints", service.clearTaints(id), {}, id),
-          remove: (id) => span("remove", service.remove(id), {}, id),
-          cleanup: span("cleanup", service.cleanup, {}),
-          stats: span("stats", service.stats, {}),
-          subscribe: service.subscribe,
-          events: service.events
-        }
-      }
+      traced: options.tracing
+        ? (name, attributes, sessionId, effect) =>
+            Effect.withSpan(effect, `SessionManager.${name}`, {
+              attributes:
+                options.traceSessionIds && sessionId !== undefined ? { ...attributes, sessionId } : attributes
+            })
+        : (_name, _attributes, _sessionId, effect) => effect
     }
   })

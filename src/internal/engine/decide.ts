@@ -3,14 +3,11 @@
  * state before the call and the personal data found in the call. It runs inside the session
  * manager's atomic decide-and-record step, so it must stay pure.
  */
-import { allPIITypes, type PIIType } from "../PIIType.js"
-import type { SessionState } from "../SessionState.js"
-import type { Comparison, Rule, SessionCondition, ShieldPolicy } from "../ShieldPolicy.js"
-import type { ToolName } from "../ToolName.js"
-import { Verdict } from "../Verdict.js"
-
-/** The rule id of a block by the taint chain. */
-export const TAINT_RULE_ID = "__pii_taint__"
+import { allPIITypes, type PIIType } from "../../PIIType.js"
+import type { SessionState } from "../../SessionState.js"
+import type { Comparison, Rule, SessionCondition, ShieldPolicy } from "../../ShieldPolicy.js"
+import type { ToolName } from "../../ToolName.js"
+import { TAINT_RULE_ID, Verdict } from "../../Verdict.js"
 
 const compare = (value: number, c: Comparison): boolean =>
   (c.gt === undefined || value > c.gt) &&

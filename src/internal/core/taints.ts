@@ -1,5 +1,5 @@
 import { HashSet } from "effect"
-import { allPIITypes, type PIIType } from "../PIIType.js"
+import { allPIITypes, type PIIType } from "../../PIIType.js"
 
 /** The taints of a session as a bit set: bit i stands for `allPIITypes[i]`. */
 export type TaintBits = number

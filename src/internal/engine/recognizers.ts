@@ -9,7 +9,7 @@
  * constant time, so a long run costs one attempt, not one per position.
  */
 import validator from "validator"
-import type { PIIType } from "../PIIType.js"
+import type { PIIType } from "../../PIIType.js"
 
 export interface Recognizer {
   readonly type: PIIType

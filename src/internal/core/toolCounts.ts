@@ -1,5 +1,5 @@
 import { HashMap, Option } from "effect"
-import type { ToolName } from "../ToolName.js"
+import type { ToolName } from "../../ToolName.js"
 import { appended2, replaced } from "./arrays.js"
 
 /**
@@ -52,6 +52,17 @@ export const increment = (counts: ToolCounts, tool: ToolName, maxTools: number):
   if (counts.length >> 1 >= maxTools) return undefined
   if (counts.length >> 1 < SMALL) return appended2<ToolName | number>(counts, tool, 1)
   return HashMap.set(toHashMap(counts), tool, 1)
+}
+
+/** Counts from (tool, count) pairs of distinct tools, in the same form `increment` builds. */
+export const fromEntries = (entries: ReadonlyArray<readonly [ToolName, number]>): ToolCounts => {
+  if (entries.length > SMALL) return HashMap.fromIterable(entries)
+  const counts = new Array<ToolName | number>(entries.length * 2)
+  for (let i = 0; i < entries.length; i++) {
+    counts[2 * i] = entries[i]![0]
+    counts[2 * i + 1] = entries[i]![1]
+  }
+  return counts
 }
 
 /** The counts as the immutable map a snapshot carries. */

@@ -1,0 +1,185 @@
+/**
+ * The imperative shell shared by every store: the SessionManager service built above a store
+ * that only knows how to apply one operation of the core atomically. The shell owns what is the
+ * same for every store: turning results into snapshots and typed errors, metrics, spans,
+ * lifecycle events and the background sweep.
+ */
+import { type Clock, Effect, type HashSet, Option, type Queue, type Scope, type Stream } from "effect"
+import type { PIIType } from "../../PIIType.js"
+import { SessionCapacityExceeded, type SessionStoreUnavailable } from "../../SessionError.js"
+import type { SessionEvent } from "../../SessionEvent.js"
+import type { SessionId } from "../../SessionId.js"
+import { type SessionState, SessionStats } from "../../SessionState.js"
+import type { ToolName } from "../../ToolName.js"
+import type { Decided, Lifecycle, Operation, Refused, Result, Touched } from "../core/sessionTable.js"
+import * as Taints from "../core/taints.js"
+import * as Observe from "./observe.js"
+import type { Resolved } from "./options.js"
+import { toState } from "./snapshot.js"
+
+/** The operations of a session manager, whichever store backs it. */
+export interface SessionManagerService {
+  /** The live session with this id, created (and touched) if missing or expired. */
+  readonly getOrCreate: (
+    id: SessionId
+  ) => Effect.Effect<SessionState, SessionCapacityExceeded | SessionStoreUnavailable>
+  /** The live session with this id, if any. Never creates, never touches. */
+  readonly get: (id: SessionId) => Effect.Effect<Option.Option<SessionState>, SessionStoreUnavailable>
+  /** Counts one call of `tool` (creating the session if needed) and returns the state after it. */
+  readonly increment: (
+    id: SessionId,
+    tool: ToolName
+  ) => Effect.Effect<SessionState, SessionCapacityExceeded | SessionStoreUnavailable>
+  /** Adds a taint label (creating the session if needed) and returns the state after it. */
+  readonly addTaint: (
+    id: SessionId,
+    pii: PIIType
+  ) => Effect.Effect<SessionState, SessionCapacityExceeded | SessionStoreUnavailable>
+  /** The taints of the live session; empty when it is missing or expired. Never touches. */
+  readonly getTaints: (id: SessionId) => Effect.Effect<HashSet.HashSet<PIIType>, SessionStoreUnavailable>
+  /**
+   * Touches the session (creating it if needed), calls `decide` with its state before this
+   * call, and counts one call of `tool` only when `decide` returns `record: true`. Deciding and
+   * counting are one atomic step, so concurrent callers can never overshoot a limit. `decide`
+   * must be pure and may run more than once (a shared store retries it on conflict).
+   */
+  readonly decideAndRecord: <A>(
+    id: SessionId,
+    tool: ToolName,
+    decide: (before: SessionState) => { readonly record: boolean; readonly value: A }
+  ) => Effect.Effect<
+    { readonly value: A; readonly state: SessionState },
+    SessionCapacityExceeded | SessionStoreUnavailable
+  >
+  /** Clears the taints of a live session without touching it; false when there is none. */
+  readonly clearTaints: (id: SessionId) => Effect.Effect<boolean, SessionStoreUnavailable>
+  /** Removes a live session; false when there is none. */
+  readonly remove: (id: SessionId) => Effect.Effect<boolean, SessionStoreUnavailable>
+  /** Drops every expired session and returns how many this call dropped. */
+  readonly cleanup: Effect.Effect<number, SessionStoreUnavailable>
+  /** Figures over the live sessions. */
+  readonly stats: Effect.Effect<SessionStats, SessionStoreUnavailable>
+  /**
+   * A subscription to this manager's lifecycle events, for the life of the scope. It exists
+   * once the Effect returns, so no event published after that is missed while the subscriber
+   * keeps up; one that falls more than `eventBuffer` events behind loses the oldest.
+   */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<SessionEvent>, never, Scope.Scope>
+  /**
+   * The lifecycle events as a Stream. It subscribes when the stream starts running, not when
+   * this value is taken: an audit trail forked beside a program can miss the program's first
+   * events. For a trail that misses nothing, use `SessionManager.followEvents` or `subscribe`.
+   */
+  readonly events: Stream.Stream<SessionEvent>
+}
+
+/** Where a store reports the lifecycle events of an operation, in the step that applies it. */
+export type Report = (events: ReadonlyArray<Lifecycle>, nowMillis: number) => void
+
+/** What a store provides: one operation of the core, applied as one atomic step. */
+export interface SessionStore {
+  /**
+   * Applies the operation at the store's time and gives back its result; the events it caused
+   * go to the store's `Report` in the same step. Fails only when the store cannot be used.
+   */
+  readonly apply: <O extends Operation>(operation: O) => Effect.Effect<Result<O>, SessionStoreUnavailable>
+}
+
+/**
+ * The service over the store that `makeStore` builds, for these resolved options. With a sweep
+ * interval, a fiber in the scope runs `cleanup` every interval.
+ */
+export const make = <E, R>(
+  resolved: Resolved,
+  makeStore: (report: Report) => Effect.Effect<SessionStore, E, R>
+): Effect.Effect<SessionManagerService, E, R | Scope.Scope> =>
+  Effect.gen(function* () {
+    const observer = yield* Observe.make(resolved.observe)
+    const store = yield* makeStore(observer.lifecycle)
+
+    /** One operation through the store, in a span when tracing, with warnings logged after. */
+    const run = <O extends Operation>(operation: O): Effect.Effect<Result<O>, SessionStoreUnavailable> => {
+      const applied = Effect.flatMap(store.apply(operation), (result) =>
+        observer.pending() ? Effect.as(observer.flush, result) : Effect.succeed(result)
+      )
+      return resolved.observe.tracing
+        ? observer.traced(operation._tag, attributesOf(operation), idOf(operation), applied)
+        : applied
+    }
+
+    const refuse = (id: SessionId, refused: Refused): Effect.Effect<never, SessionCapacityExceeded> => {
+      observer.rejected(refused.reason)
+      return Effect.fail(
+        new SessionCapacityExceeded({ reason: refused.reason, sessionId: id, limit: refused.limit })
+      )
+    }
+
+    const touched =
+      (id: SessionId, counted: boolean) =>
+      (outcome: Touched): Effect.Effect<SessionState, SessionCapacityExceeded> => {
+        if (outcome._tag === "Refused") return refuse(id, outcome)
+        if (counted) observer.callRecorded()
+        return Effect.succeed(toState(outcome.record))
+      }
+
+    const decided =
+      <A>(id: SessionId) =>
+      (
+        outcome: Decided
+      ): Effect.Effect<{ readonly value: A; readonly state: SessionState }, SessionCapacityExceeded> => {
+        if (outcome._tag === "Refused") return refuse(id, outcome)
+        if (outcome.recorded) observer.callRecorded()
+        const { record } = outcome
+        // Built on first read: a caller that only needs the value (the engine) never pays for
+        // the snapshot. The record is immutable, so the snapshot is the same whenever.
+        let state: SessionState | undefined
+        return Effect.succeed({
+          value: outcome.value as A,
+          get state() {
+            if (state === undefined) state = toState(record)
+            return state
+          }
+        })
+      }
+
+    // One line per operation: what it is as data, and how its result reaches the caller.
+    const service: SessionManagerService = {
+      getOrCreate: (id) => Effect.flatMap(run({ _tag: "getOrCreate", id }), touched(id, false)),
+      get: (id) => Effect.map(run({ _tag: "get", id }), (r) => Option.map(Option.fromNullable(r), toState)),
+      increment: (id, tool) => Effect.flatMap(run({ _tag: "increment", id, tool }), touched(id, true)),
+      addTaint: (id, pii) => Effect.flatMap(run({ _tag: "addTaint", id, pii }), touched(id, false)),
+      getTaints: (id) => Effect.map(run({ _tag: "getTaints", id }), Taints.toHashSet),
+      decideAndRecord: (id, tool, decide) =>
+        Effect.flatMap(
+          run({ _tag: "decideAndRecord", id, tool, decide: (r) => decide(toState(r)) }),
+          decided(id)
+        ),
+      clearTaints: (id) => run({ _tag: "clearTaints", id }),
+      remove: (id) => run({ _tag: "remove", id }),
+      cleanup: run({ _tag: "cleanup" }),
+      stats: Effect.map(run({ _tag: "stats" }), (figures) => new SessionStats(figures, true)),
+      subscribe: observer.subscribe,
+      events: observer.events
+    }
+
+    // Returns the memory of expired sessions even when no call arrives; stops with the scope.
+    if (resolved.sweepInterval !== undefined)
+      yield* Observe.forkSweep(resolved.sweepInterval, service.cleanup)
+    return service
+  })
+
+/**
+ * The clock's reading in whole milliseconds, the precision of the snapshots' DateTime. Effect's
+ * default clock gives monotonic nanoseconds.
+ */
+export const millis = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
+
+const idOf = (operation: Operation): SessionId | undefined => ("id" in operation ? operation.id : undefined)
+
+/** What a span says of an operation besides its name: the tool or PII type, never the id. */
+const attributesOf = (operation: Operation): Record<string, unknown> => {
+  const attributes: Record<string, unknown> = {}
+  if ("tool" in operation) attributes.tool = operation.tool
+  if ("pii" in operation) attributes.pii = operation.pii
+  return attributes
+}
