@@ -7,11 +7,28 @@ const common = { sessionId: SessionId, at: Schema.DateTimeUtc }
 /** A session was created. */
 export class SessionCreated extends Schema.TaggedClass<SessionCreated>()("Created", common) {}
 
-/** A session was evicted to make room for a new one; `tainted` when it carried taints. */
+/**
+ * A session's state was dropped to make room: the live table was full and the parked tier had
+ * no room to keep it, or a parked session was dropped to make room for another. `tainted` when
+ * it carried taints. Its counts and taints are gone.
+ */
 export class SessionEvicted extends Schema.TaggedClass<SessionEvicted>()("Evicted", {
   ...common,
   tainted: Schema.Boolean
 }) {}
+
+/**
+ * A session was parked: moved out of the full live table to make room, with its taints, counts
+ * and times kept. It is the same session to every operation; the next one that touches it
+ * resumes it. `tainted` when it carries taints.
+ */
+export class SessionParked extends Schema.TaggedClass<SessionParked>()("Parked", {
+  ...common,
+  tainted: Schema.Boolean
+}) {}
+
+/** A parked session was touched and came back into the live table. */
+export class SessionResumed extends Schema.TaggedClass<SessionResumed>()("Resumed", common) {}
 
 /** An expired session was dropped (by whichever operation or sweep found it). */
 export class SessionExpired extends Schema.TaggedClass<SessionExpired>()("Expired", common) {}
@@ -35,6 +52,8 @@ export class SessionTaintsCleared extends Schema.TaggedClass<SessionTaintsCleare
 export const SessionEvent = Schema.Union(
   SessionCreated,
   SessionEvicted,
+  SessionParked,
+  SessionResumed,
   SessionExpired,
   SessionRemoved,
   SessionTainted,

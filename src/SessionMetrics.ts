@@ -10,9 +10,18 @@ export const sessionsCreated = Metric.counter("policyshield_sessions_created_tot
   incremental: true
 })
 
-/** Sessions ended, tagged `reason`: `capacity` (evicted), `expired` or `removed`. */
+/**
+ * Sessions ended, tagged `reason`: `capacity` (state dropped to make room: evicted), `expired`
+ * or `removed`.
+ */
 export const sessionsEnded = Metric.counter("policyshield_sessions_ended_total", {
   description: "Sessions ended, by reason: capacity, expired, removed",
+  incremental: true
+})
+
+/** Sessions parked out of the full live table, with their state kept. */
+export const sessionsParked = Metric.counter("policyshield_sessions_parked_total", {
+  description: "Sessions parked out of the full live table, with their state kept",
   incremental: true
 })
 

@@ -34,9 +34,12 @@ export class SessionState extends Schema.Class<SessionState>("SessionState")({
   }
 }
 
-/** Figures over the live sessions of one manager, plus counters since it was built. */
+/**
+ * Figures over the sessions of one manager, in its two tiers (live, and parked to make room),
+ * plus counters since it was built (for Redis: since its key prefix was first used).
+ */
 export class SessionStats extends Schema.Class<SessionStats>("SessionStats")({
-  /** Live (unexpired) sessions. */
+  /** Live (unexpired) sessions in the live table. */
   activeSessions: Count,
   /** Live sessions that carry at least one taint. */
   taintedSessions: Count,
@@ -44,8 +47,16 @@ export class SessionStats extends Schema.Class<SessionStats>("SessionStats")({
   totalCalls: Count,
   /** The configured bound on live sessions. */
   maxSessions: Count,
-  /** Sessions evicted to make room for new ones, since the manager was built. */
+  /** Sessions whose state was dropped to make room (`Evicted` events). */
   evicted: Count,
-  /** Expired sessions dropped, by whichever operation dropped them, since the manager was built. */
-  expired: Count
+  /** Expired sessions dropped, from either tier, by whichever operation dropped them. */
+  expired: Count,
+  /** Unexpired sessions parked out of the live table, with their state kept. */
+  parkedSessions: Count,
+  /** The bytes the parked sessions are taken to cost, within `maxParkedBytes`. */
+  parkedBytes: Count,
+  /** The configured budget of parked sessions, in bytes. */
+  maxParkedBytes: Count,
+  /** Sessions moved to the parked tier (`Parked` events). */
+  parked: Count
 }) {}

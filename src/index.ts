@@ -6,7 +6,9 @@ export {
   SessionEvent,
   SessionEvicted,
   SessionExpired,
+  SessionParked,
   SessionRemoved,
+  SessionResumed,
   SessionTainted,
   SessionTaintsCleared
 } from "./SessionEvent.js"

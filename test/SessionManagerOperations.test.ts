@@ -50,7 +50,8 @@ describe("SessionManager.layerConfig", () => {
       yield* sm.addTaint(sid("t1"), "EMAIL")
       yield* sm.getOrCreate(sid("s2"))
       yield* sm.getOrCreate(sid("s3"))
-      // protectTainted is false: the tainted session was the least recent, so it went.
+      // protectTainted is false and there is no parking budget: the tainted session was the
+      // least recent, so it went.
       expect(Option.isNone(yield* sm.get(sid("t1")))).toBe(true)
       yield* TestClock.adjust(Duration.minutes(30))
       expect(Option.isSome(yield* sm.get(sid("s3")))).toBe(true)
@@ -61,7 +62,8 @@ describe("SessionManager.layerConfig", () => {
         fromEnv({
           POLICYSHIELD_SESSION_TTL: "30 minutes",
           POLICYSHIELD_MAX_SESSIONS: "2",
-          POLICYSHIELD_PROTECT_TAINTED: "false"
+          POLICYSHIELD_PROTECT_TAINTED: "false",
+          POLICYSHIELD_MAX_PARKED_BYTES: "0"
         })
       )
     )
@@ -144,6 +146,7 @@ describe("SessionManager metrics", () => {
     rejectedTools: count(rejected("tools")),
     calls: count(SessionMetrics.toolCallsRecorded),
     email: count(tainted("EMAIL")),
+    parked: count(SessionMetrics.sessionsParked),
     live: gauge
   })
 
@@ -165,15 +168,26 @@ describe("SessionManager metrics", () => {
       yield* sm.cleanup
     })
 
-  it.effect("count creations, ends by reason, rejections, calls and taints, and track live sessions", () =>
+  const deltaOf = (options: SessionManagerOptions) =>
     Effect.gen(function* () {
       const before = yield* snapshot
-      yield* withManager({ maxSessions: 2, maxToolsPerSession: 2, ttl: Duration.seconds(10) })(scenario)
+      yield* withManager(options)(scenario)
       const after = yield* snapshot
-      const delta = Object.fromEntries(
+      return Object.fromEntries(
         Object.entries(after).map(([k, v]) => [k, v - before[k as keyof typeof before]])
       )
-      // a, b; c evicts b; d is refused (a and c tainted); c removed; d then fits; a and d expire.
+    })
+
+  it.effect("count creations, ends by reason, rejections, calls and taints, and track live sessions", () =>
+    Effect.gen(function* () {
+      const delta = yield* deltaOf({
+        maxSessions: 2,
+        maxToolsPerSession: 2,
+        ttl: Duration.seconds(10),
+        maxParkedBytes: 0
+      })
+      // No parking budget: a, b; c evicts b; d is refused (a and c tainted); c removed; d then
+      // fits; a and d expire.
       expect(delta).toEqual({
         created: 4,
         capacity: 1,
@@ -183,6 +197,26 @@ describe("SessionManager metrics", () => {
         rejectedTools: 1,
         calls: 3,
         email: 2,
+        parked: 0,
+        live: 0
+      })
+    })
+  )
+
+  it.effect("count parked sessions, which have not ended", () =>
+    Effect.gen(function* () {
+      const delta = yield* deltaOf({ maxSessions: 2, maxToolsPerSession: 2, ttl: Duration.seconds(10) })
+      // a, b; c parks b; d parks a (every live session is tainted); c removed; a, b and d expire.
+      expect(delta).toEqual({
+        created: 4,
+        capacity: 0,
+        expired: 3,
+        removed: 1,
+        rejectedSessions: 0,
+        rejectedTools: 1,
+        calls: 3,
+        email: 2,
+        parked: 2,
         live: 0
       })
     })
@@ -227,15 +261,16 @@ describe("SessionManager events", () => {
           "Tainted:a:PHONE",
           "Created:b",
           "TaintsCleared:a",
-          "Evicted:a",
+          "Parked:a",
           "Created:c",
           "Removed:c",
+          "Expired:a",
           "Expired:b"
         ])
-        const evicted = Chunk.toReadonlyArray(events)[5]
-        expect(evicted?._tag === "Evicted" && evicted.tainted).toBe(false)
+        const parked = Chunk.toReadonlyArray(events)[5]
+        expect(parked?._tag === "Parked" && parked.tainted).toBe(false)
         expect(Chunk.toReadonlyArray(events).map((e) => e.at.epochMillis)).toEqual([
-          0, 0, 0, 0, 0, 1000, 1000, 1000, 12000
+          0, 0, 0, 0, 0, 1000, 1000, 1000, 12000, 12000
         ])
       }).pipe(Effect.scoped)
     )
@@ -349,23 +384,41 @@ describe("SessionManager events", () => {
     )
   )
 
-  it.effect("evicting a tainted session with protectTainted false logs a warning", () =>
+  it.effect("dropping sessions' state to make room logs a warning, at most once a second", () =>
     Effect.gen(function* () {
       const warnings: Array<string> = []
       const collect = Logger.make(({ logLevel, message }) => {
         if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) warnings.push(String(message))
       })
-      yield* withManager({ maxSessions: 1, protectTainted: false })((sm) =>
+      yield* withManager({ maxSessions: 1, protectTainted: false, maxParkedBytes: 0 })((sm) =>
         Effect.gen(function* () {
           yield* sm.getOrCreate(sid("clean"))
-          yield* sm.getOrCreate(sid("other"))
           expect(warnings).toEqual([])
           yield* sm.addTaint(sid("other"), "EMAIL")
+          expect(warnings).toHaveLength(1)
+          expect(warnings[0]).toContain("1 session(s) had their state dropped to make room (0 tainted)")
+          // Within the same second: counted, not logged yet.
           yield* sm.getOrCreate(sid("third"))
+          expect(warnings).toHaveLength(1)
+          yield* TestClock.adjust(Duration.seconds(1))
+          yield* sm.getOrCreate(sid("fourth"))
+          expect(warnings).toHaveLength(2)
+          expect(warnings[1]).toContain("2 session(s) had their state dropped to make room (1 tainted)")
         })
       ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
-      expect(warnings).toHaveLength(1)
-      expect(warnings[0]).toContain("tainted session was evicted")
+    })
+  )
+
+  it.effect("parking a session logs nothing: no state is lost", () =>
+    Effect.gen(function* () {
+      const warnings: Array<string> = []
+      const collect = Logger.make(({ logLevel, message }) => {
+        if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) warnings.push(String(message))
+      })
+      yield* withManager({ maxSessions: 1 })((sm) =>
+        Effect.forEach(["a", "b", "c"], (id) => sm.addTaint(sid(id), "EMAIL"))
+      ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+      expect(warnings).toEqual([])
     })
   )
 })

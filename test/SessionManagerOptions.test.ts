@@ -17,6 +17,10 @@ const defectMessage = (exit: Exit.Exit<unknown, unknown>): string => {
 describe("SessionManager options", () => {
   const invalid: ReadonlyArray<readonly [string, SessionManagerOptions]> = [
     ["ttl", { ttl: -5 }],
+    ["ttl", { ttl: 0 }],
+    ["ttl", { ttl: "0 seconds" }],
+    ["maxParkedBytes", { maxParkedBytes: -1 }],
+    ["maxParkedBytes", { maxParkedBytes: 1.5 }],
     ["ttl", { ttl: Number.NaN }],
     ["ttl", { ttl: "-5 seconds" as Duration.DurationInput }],
     ["ttl", { ttl: "5 parsecs" as Duration.DurationInput }],
@@ -44,13 +48,14 @@ describe("SessionManager options", () => {
 
   const valid: ReadonlyArray<SessionManagerOptions> = [
     {},
-    { ttl: 0 },
     { ttl: "30 minutes" },
     { ttl: "1.5 seconds" },
     { ttl: Duration.infinity },
     { ttl: 10n },
     { ttl: [1, 0] },
-    { maxSessions: 1, protectTainted: false, maxToolsPerSession: 1 }
+    { maxSessions: 1, protectTainted: false, maxToolsPerSession: 1 },
+    { maxParkedBytes: 0 },
+    { ttl: "1 millis", maxParkedBytes: 1024 }
   ]
   for (const options of valid) {
     it.effect(`builds with ${JSON.stringify(options, (_, v) => (typeof v === "bigint" ? `${v}n` : v))}`, () =>
@@ -61,7 +66,7 @@ describe("SessionManager options", () => {
     )
   }
 
-  it.effect("the defaults are 1 hour, 1000 sessions and tainted sessions protected", () =>
+  it.effect("the defaults are 1 hour, 1000 live sessions, tainted sessions protected, 16 MiB parked", () =>
     Effect.gen(function* () {
       const sm = yield* SessionManager
       yield* sm.addTaint(SessionId.make("tainted"), "EMAIL")
@@ -69,7 +74,9 @@ describe("SessionManager options", () => {
       const stats = yield* sm.stats
       expect(stats.maxSessions).toBe(1000)
       expect(stats.activeSessions).toBe(1000)
-      expect(stats.evicted).toBe(1)
+      expect(stats.evicted).toBe(0)
+      expect(stats.parked).toBe(1)
+      expect(stats.maxParkedBytes).toBe(16 * 1024 * 1024)
       expect(Option.isSome(yield* sm.get(SessionId.make("tainted")))).toBe(true)
       yield* TestClock.adjust(Duration.hours(1))
       expect(Option.isSome(yield* sm.get(SessionId.make("tainted")))).toBe(true)

@@ -183,7 +183,7 @@ describe.runIf(runRedisTests)("Redis layer, beyond the contract", () => {
           "Created:a",
           "Tainted:a",
           "Created:b",
-          "Evicted:b",
+          "Parked:b",
           "Created:c"
         ])
       })

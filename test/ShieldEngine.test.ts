@@ -298,20 +298,22 @@ describe("ShieldEngine", () => {
     )
   )
 
-  it.effect("a full table of protected sessions gives a BLOCK, never an ALLOW", () =>
-    withEngine(policyYaml, { maxSessions: 2 })((engine) =>
-      Effect.gen(function* () {
-        yield* engine.postCheck({ sessionId: "t1", tool: "read_file", result: "jane@example.org" })
-        yield* engine.postCheck({ sessionId: "t2", tool: "read_file", result: "jane@example.org" })
-        const verdict = yield* engine.check(call("new", "search"))
-        expect(verdict.decision).toBe("BLOCK")
-        expect(verdict.ruleId).toBe(CAPACITY_RULE_ID)
-        const error = yield* Effect.flip(
-          engine.postCheck({ sessionId: "new", tool: "read_file", result: "a@example.org" })
-        )
-        expect(error._tag).toBe("SessionCapacityExceeded")
-      })
-    )
+  it.effect(
+    "a full table of protected sessions, with no room to park one, gives a BLOCK, never an ALLOW",
+    () =>
+      withEngine(policyYaml, { maxSessions: 2, maxParkedBytes: 0 })((engine) =>
+        Effect.gen(function* () {
+          yield* engine.postCheck({ sessionId: "t1", tool: "read_file", result: "jane@example.org" })
+          yield* engine.postCheck({ sessionId: "t2", tool: "read_file", result: "jane@example.org" })
+          const verdict = yield* engine.check(call("new", "search"))
+          expect(verdict.decision).toBe("BLOCK")
+          expect(verdict.ruleId).toBe(CAPACITY_RULE_ID)
+          const error = yield* Effect.flip(
+            engine.postCheck({ sessionId: "new", tool: "read_file", result: "a@example.org" })
+          )
+          expect(error._tag).toBe("SessionCapacityExceeded")
+        })
+      )
   )
 
   it.effect("an unreachable session store fails closed: BLOCK, and postCheck fails", () =>

@@ -96,20 +96,31 @@ const run = (table: Table.Table, reading: number, s: Exclude<Step, { op: "advanc
 /** The invariants of the core's representation, checked after every step. */
 const checkInvariants = (table: Table.Table) => {
   const records = [...HashMap.values(table.sessions)]
-  expect(records.length).toBeLessThanOrEqual(table.config.maxSessions)
-  expect(table.untainted.size + table.tainted.size).toBe(records.length)
-  expect(table.totalCalls).toBe(records.reduce((sum, e) => sum + e.totalCalls, 0))
-  for (const [index, tainted] of [
-    [table.untainted, false],
-    [table.tainted, true]
+  const live = records.filter((r) => !r.parked)
+  const parked = records.filter((r) => r.parked)
+  expect(live.length).toBeLessThanOrEqual(table.config.maxSessions)
+  expect(table.live.untainted.size + table.live.tainted.size).toBe(live.length)
+  expect(table.parked.untainted.size + table.parked.tainted.size).toBe(parked.length)
+  expect(table.totalCalls).toBe(live.reduce((sum, r) => sum + r.totalCalls, 0))
+  const bytes = (rs: ReadonlyArray<Table.SessionRecord>) =>
+    rs.reduce((sum, r) => sum + Table.recordBytes(r), 0)
+  expect(table.parkedBytes).toBe(bytes(parked))
+  expect(table.parkedTaintedBytes).toBe(bytes(parked.filter((r) => r.taints !== 0)))
+  expect(table.parkedBytes).toBeLessThanOrEqual(table.config.maxParkedBytes)
+  for (const [index, tainted, inParked] of [
+    [table.live.untainted, false, false],
+    [table.live.tainted, true, false],
+    [table.parked.untainted, false, true],
+    [table.parked.tainted, true, true]
   ] as const) {
     const inOrder = AccessIndex.values(index)
     expect(inOrder.length).toBe(index.size)
     for (let i = 0; i < inOrder.length; i++) {
       const record = inOrder[i]!
-      // The very record stored in the map, in the index that matches its taints, in touch order.
+      // The very record stored in the map, in the index of its tier and taints, in touch order.
       expect(HashMap.unsafeGet(table.sessions, record.id)).toBe(record)
       expect(record.taints !== 0).toBe(tainted)
+      expect(record.parked).toBe(inParked)
       if (i > 0) expect(inOrder[i - 1]!.touch).toBeLessThan(record.touch)
     }
     expect(AccessIndex.first(index)).toBe(inOrder[0])
@@ -136,7 +147,23 @@ describe("sessionTable (the pure core)", () => {
         const expected = expectedOf(model, reading, s)
         expect(actual, JSON.stringify(s)).toEqual(expected)
         expect([...HashMap.values(table.sessions)].map(recordView).sort(byId)).toEqual(model.state())
-        expect([table.evicted, table.expired, table.now]).toEqual([model.evicted, model.expired, model.now])
+        expect([table.evicted, table.expired, table.parkings, table.now]).toEqual([
+          model.evicted,
+          model.expired,
+          model.parkings,
+          model.now
+        ])
+        expect(
+          [...HashMap.values(table.sessions)]
+            .filter((r) => r.parked)
+            .map((r) => r.id)
+            .sort()
+        ).toEqual(
+          model.sessions
+            .filter((m) => m.parked)
+            .map((m) => m.id)
+            .sort()
+        )
         // What the step did to the sessions, for events and metrics, in the order it did it.
         expect(t.events).toEqual(model.events)
         if (t.events.length > 0) expect(table).not.toBe(previous)
@@ -154,7 +181,13 @@ describe("sessionTable (the pure core)", () => {
   )
 
   it("never changes the table it is given", () => {
-    const config = { ttlMillis: 5, maxSessions: 2, protectTainted: true, maxToolsPerSession: 2 }
+    const config = {
+      ttlMillis: 5,
+      maxSessions: 2,
+      protectTainted: true,
+      maxToolsPerSession: 2,
+      maxParkedBytes: 0
+    }
     const [a, b, c] = ["a", "b", "c"].map((s) => SessionId.make(s)) as [SessionId, SessionId, SessionId]
     let table = Table.empty(config)
     table = Table.apply(table, 0, { _tag: "increment", id: a, tool: ToolName.make("x") }).table
@@ -169,11 +202,17 @@ describe("sessionTable (the pure core)", () => {
     Table.apply(table, 100, { _tag: "stats" })
     expect(JSON.stringify([...HashMap.values(table.sessions)].map(recordView))).toBe(before)
     expect({ ...table }).toEqual(beforeFields)
-    expect(AccessIndex.values(table.untainted).map((e) => e.id)).toEqual(["a"])
+    expect(AccessIndex.values(table.live.untainted).map((e) => e.id)).toEqual(["a"])
   })
 
   it("a read that changes nothing hands back the same table and no events", () => {
-    const config = { ttlMillis: 5, maxSessions: 2, protectTainted: true, maxToolsPerSession: 2 }
+    const config = {
+      ttlMillis: 5,
+      maxSessions: 2,
+      protectTainted: true,
+      maxToolsPerSession: 2,
+      maxParkedBytes: 0
+    }
     const a = SessionId.make("a")
     const table = Table.apply(Table.empty(config), 0, { _tag: "getOrCreate", id: a }).table
     const read = Table.apply(table, 0, { _tag: "get", id: a })
@@ -182,7 +221,13 @@ describe("sessionTable (the pure core)", () => {
   })
 
   it("drops a bounded number of expired sessions per ordinary operation", () => {
-    const config = { ttlMillis: 10, maxSessions: 10_000, protectTainted: true, maxToolsPerSession: 4 }
+    const config = {
+      ttlMillis: 10,
+      maxSessions: 10_000,
+      protectTainted: true,
+      maxToolsPerSession: 4,
+      maxParkedBytes: 0
+    }
     let table = Table.empty(config)
     for (let i = 0; i < 1000; i++)
       table = Table.apply(table, 0, { _tag: "getOrCreate", id: SessionId.make(`s${i}`) }).table

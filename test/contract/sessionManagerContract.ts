@@ -10,13 +10,14 @@ import {
   Either,
   HashMap,
   HashSet,
-  type Layer,
+  Layer,
   Option,
   Queue,
   Schema,
   TestClock
 } from "effect"
 import {
+  PIIDetector,
   type PIIType,
   SessionCapacityExceeded,
   SessionId,
@@ -24,8 +25,12 @@ import {
   type SessionManagerOptions,
   type SessionManagerService,
   SessionState,
+  ShieldEngine,
+  type ShieldEngineService,
+  ShieldPolicy,
   ToolName
 } from "../../src/index.js"
+import { RECORD_BYTES, TOOL_BYTES } from "../../src/internal/core/sessionTable.js"
 
 /** Builds the layer under test with the given options. */
 export type MakeLayer = (options?: SessionManagerOptions) => Layer.Layer<SessionManager, unknown>
@@ -81,20 +86,22 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
       )
     )
 
-    it.effect("4. with a TTL of 0 a session expires once time moves, and comes back new", () =>
-      withManager({ ttl: 0 })((sm) =>
+    // A TTL of 0 is refused (every limit and taint would vanish a millisecond later): 1 ms is the
+    // shortest.
+    it.effect("4. with the shortest TTL a session expires once time moves, and comes back new", () =>
+      withManager({ ttl: ms(1) })((sm) =>
         Effect.gen(function* () {
           yield* sm.increment(sid("s1"), tool("exec"))
-          yield* TestClock.adjust(ms(1))
+          yield* TestClock.adjust(ms(2))
           const state = yield* sm.getOrCreate(sid("s1"))
           expect(state.totalCalls).toBe(0)
-          expect(epoch(state, "createdAt")).toBe(1)
+          expect(epoch(state, "createdAt")).toBe(2)
         })
       )
     )
 
-    it.effect("5. with maxSessions 2, creating a third session removes the first", () =>
-      withManager({ maxSessions: 2 })((sm) =>
+    it.effect("5. with maxSessions 2 and no parking budget, creating a third session removes the first", () =>
+      withManager({ maxSessions: 2, maxParkedBytes: 0 })((sm) =>
         Effect.gen(function* () {
           yield* sm.getOrCreate(sid("s1"))
           yield* sm.getOrCreate(sid("s2"))
@@ -117,12 +124,12 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
       )
     )
 
-    it.effect("7. cleanup removes both sessions expired with a TTL of 0", () =>
-      withManager({ ttl: 0 })((sm) =>
+    it.effect("7. cleanup removes both sessions expired with the shortest TTL", () =>
+      withManager({ ttl: ms(1) })((sm) =>
         Effect.gen(function* () {
           yield* sm.getOrCreate(sid("s1"))
           yield* sm.getOrCreate(sid("s2"))
-          yield* TestClock.adjust(ms(1))
+          yield* TestClock.adjust(ms(2))
           expect(yield* sm.cleanup).toBe(2)
           expect((yield* sm.stats).activeSessions).toBe(0)
         })
@@ -262,7 +269,7 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
     )
 
     it.effect("a clock stepped back keeps the access order", () =>
-      withManager({ maxSessions: 2 })((sm) =>
+      withManager({ maxSessions: 2, maxParkedBytes: 0 })((sm) =>
         Effect.gen(function* () {
           yield* TestClock.setTime(10_000)
           yield* sm.getOrCreate(sid("s1"))
@@ -388,9 +395,11 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
     )
   })
 
-  describe(`${name}: capacity`, () => {
+  // With no parking budget a session evicted from the full live table loses its state, and a
+  // table full of protected sessions refuses new ones: the live table's own rules.
+  describe(`${name}: capacity of the live table alone (maxParkedBytes 0)`, () => {
     it.effect("sessions touched in the same millisecond keep the order of the operations", () =>
-      withManager({ maxSessions: 2 })((sm) =>
+      withManager({ maxParkedBytes: 0, maxSessions: 2 })((sm) =>
         Effect.gen(function* () {
           yield* sm.getOrCreate(sid("s1"))
           yield* sm.getOrCreate(sid("s2"))
@@ -404,7 +413,7 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
     )
 
     it.effect("reading a session does not save it from eviction", () =>
-      withManager({ maxSessions: 2 })((sm) =>
+      withManager({ maxParkedBytes: 0, maxSessions: 2 })((sm) =>
         Effect.gen(function* () {
           yield* sm.getOrCreate(sid("s1"))
           yield* sm.getOrCreate(sid("s2"))
@@ -417,7 +426,7 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
     )
 
     it.effect("live sessions never exceed maxSessions", () =>
-      withManager({ maxSessions: 7 })((sm) =>
+      withManager({ maxParkedBytes: 0, maxSessions: 7 })((sm) =>
         Effect.gen(function* () {
           let failures = 0
           for (let i = 0; i < 50; i++) {
@@ -437,7 +446,7 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
     )
 
     it.effect("expired sessions make room before any live session is evicted", () =>
-      withManager({ maxSessions: 2, ttl: ms(100) })((sm) =>
+      withManager({ maxParkedBytes: 0, maxSessions: 2, ttl: ms(100) })((sm) =>
         Effect.gen(function* () {
           yield* sm.getOrCreate(sid("old"))
           yield* TestClock.adjust(ms(60))
@@ -453,7 +462,7 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
     )
 
     it.effect("a flood of new ids never evicts a tainted session", () =>
-      withManager({ maxSessions: 10 })((sm) =>
+      withManager({ maxParkedBytes: 0, maxSessions: 10 })((sm) =>
         Effect.gen(function* () {
           yield* sm.addTaint(sid("victim"), "CREDIT_CARD")
           for (let i = 0; i < 1000; i++) yield* sm.getOrCreate(sid(`flood-${i}`))
@@ -467,7 +476,7 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
     )
 
     it.effect("the least recently accessed untainted session is the one evicted", () =>
-      withManager({ maxSessions: 3 })((sm) =>
+      withManager({ maxParkedBytes: 0, maxSessions: 3 })((sm) =>
         Effect.gen(function* () {
           yield* sm.addTaint(sid("t1"), "EMAIL")
           yield* sm.getOrCreate(sid("u1"))
@@ -481,7 +490,7 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
     )
 
     it.effect("when every live session is tainted, creating one fails and evicts nothing", () =>
-      withManager({ maxSessions: 2 })((sm) =>
+      withManager({ maxParkedBytes: 0, maxSessions: 2 })((sm) =>
         Effect.gen(function* () {
           yield* sm.addTaint(sid("t1"), "EMAIL")
           yield* sm.addTaint(sid("t2"), "SSN")
@@ -507,7 +516,7 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
     )
 
     it.effect("clearing a session's taints makes it evictable again, in its old place", () =>
-      withManager({ maxSessions: 2 })((sm) =>
+      withManager({ maxParkedBytes: 0, maxSessions: 2 })((sm) =>
         Effect.gen(function* () {
           yield* sm.addTaint(sid("t1"), "EMAIL")
           yield* sm.getOrCreate(sid("u1"))
@@ -520,7 +529,7 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
     )
 
     it.effect("with protectTainted false the plain LRU evicts tainted sessions too", () =>
-      withManager({ maxSessions: 2, protectTainted: false })((sm) =>
+      withManager({ maxParkedBytes: 0, maxSessions: 2, protectTainted: false })((sm) =>
         Effect.gen(function* () {
           yield* sm.addTaint(sid("t1"), "EMAIL")
           yield* sm.getOrCreate(sid("u1"))
@@ -717,7 +726,7 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
       )
     )
 
-    it.effect("stats count live sessions only, with cumulative evicted and expired", () =>
+    it.effect("stats count live and parked sessions apart, with cumulative evicted, parked and expired", () =>
       withManager({ ttl: ms(100), maxSessions: 3 })((sm) =>
         Effect.gen(function* () {
           yield* sm.increment(sid("a"), tool("exec"))
@@ -737,9 +746,231 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
           expect(stats.totalCalls).toBe(2)
           expect(stats.maxSessions).toBe(3)
           expect(stats.expired).toBe(2)
-          expect(stats.evicted).toBe(1)
+          // c was parked to make room for f; nothing lost its state.
+          expect(stats.evicted).toBe(0)
+          expect(stats.parked).toBe(1)
+          expect(stats.parkedSessions).toBe(1)
+          expect(stats.parkedBytes).toBe(RECORD_BYTES + 2 * "c".length + TOOL_BYTES + 2 * "exec".length)
+          expect(stats.maxParkedBytes).toBe(16 * 1024 * 1024)
         })
       )
+    )
+  })
+
+  describe(`${name}: eviction parks a session, and a parked session is the same session`, () => {
+    const policy = Effect.runSync(
+      ShieldPolicy.fromObject({
+        shield_name: "parking",
+        version: 1,
+        rules: [
+          {
+            id: "web-limit",
+            when: { tool: "web_fetch", session: { "tool_count.web_fetch": { gte: 10 } } },
+            then: "block"
+          }
+        ],
+        taint_chain: { enabled: true, outgoing_tools: ["send_message", "web_fetch"] }
+      })
+    )
+    const withEngine =
+      (options: SessionManagerOptions) =>
+      <A, E>(body: (engine: ShieldEngineService, sm: SessionManagerService) => Effect.Effect<A, E>) =>
+        Effect.flatMap(Effect.all([ShieldEngine, SessionManager]), ([engine, sm]) => body(engine, sm)).pipe(
+          Effect.provide(
+            ShieldEngine.layer(policy).pipe(
+              Layer.provideMerge(makeLayer(options)),
+              Layer.provide(PIIDetector.Default)
+            )
+          )
+        )
+    const check = (engine: ShieldEngineService, sessionId: string, t: string) =>
+      Effect.map(engine.check({ sessionId, tool: t, args: {} }), (v) => `${v.decision}:${v.ruleId ?? "-"}`)
+
+    for (const protectTainted of [true, false]) {
+      it.effect(
+        `a flood of 100 × maxSessions new ids washes neither a limit nor a taint (protectTainted ${protectTainted})`,
+        () =>
+          withEngine({ maxSessions: 10, ttl: ms(60_000), protectTainted })((engine, sm) =>
+            Effect.gen(function* () {
+              for (let i = 0; i < 10; i++) expect(yield* check(engine, "victim", "web_fetch")).toBe("ALLOW:-")
+              yield* sm.addTaint(sid("victim"), "EMAIL")
+              expect(yield* check(engine, "victim", "web_fetch")).toBe("BLOCK:web-limit")
+              for (let i = 0; i < 1000; i++) yield* sm.getOrCreate(sid(`flood-${i}`))
+              const stats = yield* sm.stats
+              expect(stats.activeSessions).toBe(10)
+              expect(stats.evicted).toBe(0)
+              expect(stats.parkedSessions).toBe(991)
+              expect(yield* check(engine, "victim", "web_fetch")).toBe("BLOCK:web-limit")
+              expect(yield* check(engine, "victim", "send_message")).toBe("BLOCK:__pii_taint__")
+              const counted = yield* sm.increment(sid("victim"), tool("web_fetch"))
+              expect(counted.toolCount(tool("web_fetch"))).toBe(11)
+              expect(counted.hasTaint("EMAIL")).toBe(true)
+              // Forgotten like any session once its TTL has passed.
+              yield* TestClock.adjust(ms(60_001))
+              expect(yield* sm.get(sid("victim"))).toEqual(Option.none())
+              expect(HashSet.size(yield* sm.getTaints(sid("victim")))).toBe(0)
+              expect(yield* check(engine, "victim", "web_fetch")).toBe("ALLOW:-")
+            })
+          )
+      )
+    }
+
+    it.effect("a session parked at its limit is still blocked by it, untainted and flooded", () =>
+      withEngine({ maxSessions: 5 })((engine, sm) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < 10; i++) yield* check(engine, "limited", "web_fetch")
+          for (let i = 0; i < 500; i++) yield* sm.getOrCreate(sid(`flood-${i}`))
+          expect(yield* check(engine, "limited", "web_fetch")).toBe("BLOCK:web-limit")
+          expect((yield* sm.stats).evicted).toBe(0)
+        })
+      )
+    )
+
+    it.effect(
+      "a table full of tainted sessions keeps creating sessions, and each parked one keeps its taint",
+      () =>
+        withManager({ maxSessions: 3 })((sm) =>
+          Effect.gen(function* () {
+            for (const id of ["t0", "t1", "t2"]) yield* sm.addTaint(sid(id), "EMAIL")
+            for (const id of ["n0", "n1", "n2"]) yield* sm.getOrCreate(sid(id))
+            const stats = yield* sm.stats
+            expect([stats.activeSessions, stats.parkedSessions, stats.evicted]).toEqual([3, 3, 0])
+            for (const id of ["t0", "t1", "t2"]) {
+              expect(HashSet.has(yield* sm.getTaints(sid(id)), "EMAIL")).toBe(true)
+              const back = yield* sm.increment(sid(id), tool("web_fetch"))
+              expect([back.hasTaint("EMAIL"), back.toolCount(tool("web_fetch"))]).toEqual([true, 1])
+            }
+          })
+        )
+    )
+
+    it.effect("reads see a parked session as it is, without touching it; a touch resumes it", () =>
+      withManager({ maxSessions: 1 })((sm) =>
+        Effect.gen(function* () {
+          const events = yield* sm.subscribe
+          yield* sm.increment(sid("a"), tool("exec"))
+          yield* TestClock.adjust(ms(5))
+          yield* sm.getOrCreate(sid("b"))
+          yield* TestClock.adjust(ms(5))
+          const parked = Option.getOrThrow(yield* sm.get(sid("a")))
+          expect([epoch(parked, "createdAt"), epoch(parked, "lastAccessedAt"), parked.totalCalls]).toEqual([
+            0, 0, 1
+          ])
+          const resumed = yield* sm.increment(sid("a"), tool("exec"))
+          expect([epoch(resumed, "createdAt"), epoch(resumed, "lastAccessedAt")]).toEqual([0, 10])
+          expect(resumed.toolCount(tool("exec"))).toBe(2)
+          const tags = [...(yield* Queue.takeAll(events))].map((e) => `${e._tag}:${e.sessionId}`)
+          expect(tags).toEqual(["Created:a", "Parked:a", "Created:b", "Parked:b", "Resumed:a"])
+          const stats = yield* sm.stats
+          expect([stats.activeSessions, stats.parkedSessions, stats.parked]).toEqual([1, 1, 2])
+        }).pipe(Effect.scoped)
+      )
+    )
+
+    it.effect("decide-and-record on a parked session decides on its kept counts", () =>
+      withManager({ maxSessions: 1 })((sm) =>
+        Effect.gen(function* () {
+          const underTwo = (before: SessionState) => {
+            const ok = before.toolCount(tool("exec")) < 2
+            return { record: ok, value: ok }
+          }
+          yield* sm.decideAndRecord(sid("a"), tool("exec"), underTwo)
+          yield* sm.decideAndRecord(sid("a"), tool("exec"), underTwo)
+          yield* sm.getOrCreate(sid("b"))
+          const { value, state } = yield* sm.decideAndRecord(sid("a"), tool("exec"), underTwo)
+          expect([value, state.toolCount(tool("exec"))]).toEqual([false, 2])
+        })
+      )
+    )
+
+    it.effect("clearTaints and remove act on a parked session as on a live one", () =>
+      withManager({ maxSessions: 1 })((sm) =>
+        Effect.gen(function* () {
+          yield* sm.addTaint(sid("a"), "EMAIL")
+          yield* sm.addTaint(sid("b"), "PHONE")
+          expect((yield* sm.stats).parkedSessions).toBe(1)
+          expect(yield* sm.clearTaints(sid("a"))).toBe(true)
+          expect(HashSet.size(yield* sm.getTaints(sid("a")))).toBe(0)
+          expect((yield* sm.stats).parkedSessions).toBe(1)
+          expect(yield* sm.remove(sid("a"))).toBe(true)
+          expect(yield* sm.get(sid("a"))).toEqual(Option.none())
+          expect(yield* sm.remove(sid("a"))).toBe(false)
+          expect((yield* sm.stats).parkedSessions).toBe(0)
+        })
+      )
+    )
+
+    it.effect("a parked session expires after the TTL like a live one", () =>
+      withManager({ maxSessions: 1, ttl: ms(100) })((sm) =>
+        Effect.gen(function* () {
+          yield* sm.addTaint(sid("a"), "EMAIL")
+          yield* sm.getOrCreate(sid("b"))
+          yield* TestClock.adjust(ms(100))
+          expect(HashSet.has(yield* sm.getTaints(sid("a")), "EMAIL")).toBe(true)
+          yield* TestClock.adjust(ms(1))
+          expect(HashSet.size(yield* sm.getTaints(sid("a")))).toBe(0)
+          const stats = yield* sm.stats
+          expect([stats.parkedSessions, stats.expired]).toEqual([0, 2])
+        })
+      )
+    )
+
+    // Every session here costs the same: ids of two characters, no tools.
+    const size = RECORD_BYTES + 2 * 2
+
+    it.effect("a full budget drops the least recently used parked session, untainted first", () =>
+      withManager({ maxSessions: 1, maxParkedBytes: 2 * size })((sm) =>
+        Effect.gen(function* () {
+          const events = yield* sm.subscribe
+          yield* sm.addTaint(sid("t1"), "EMAIL")
+          for (const id of ["u1", "u2", "u3"]) yield* sm.getOrCreate(sid(id))
+          // Parked in order: t1, u1, u2; making room for u2 dropped u1, the oldest untainted one.
+          const tags = [...(yield* Queue.takeAll(events))].map((e) =>
+            e._tag === "Evicted" || e._tag === "Parked"
+              ? `${e._tag}:${e.sessionId}:${e.tainted}`
+              : `${e._tag}:${e.sessionId}`
+          )
+          expect(tags.filter((t) => t.startsWith("Evicted") || t.startsWith("Parked"))).toEqual([
+            "Parked:t1:true",
+            "Parked:u1:false",
+            "Evicted:u1:false",
+            "Parked:u2:false"
+          ])
+          expect(HashSet.has(yield* sm.getTaints(sid("t1")), "EMAIL")).toBe(true)
+          expect(yield* sm.get(sid("u1"))).toEqual(Option.none())
+          const stats = yield* sm.stats
+          expect([stats.parkedSessions, stats.parkedBytes, stats.evicted]).toEqual([2, 2 * size, 1])
+        }).pipe(Effect.scoped)
+      )
+    )
+
+    it.effect("with protectTainted a full budget never drops a taint: a new session is refused instead", () =>
+      withManager({ maxSessions: 1, maxParkedBytes: size })((sm) =>
+        Effect.gen(function* () {
+          yield* sm.addTaint(sid("t1"), "EMAIL")
+          yield* sm.addTaint(sid("t2"), "EMAIL")
+          const refused = yield* Effect.flip(sm.getOrCreate(sid("n1")))
+          expect(refused).toBeInstanceOf(SessionCapacityExceeded)
+          expect(refused._tag === "SessionCapacityExceeded" && refused.reason).toBe("sessions")
+          for (const id of ["t1", "t2"]) expect(HashSet.has(yield* sm.getTaints(sid(id)), "EMAIL")).toBe(true)
+          expect((yield* sm.stats).evicted).toBe(0)
+        })
+      )
+    )
+
+    it.effect(
+      "without protectTainted a full budget drops the least recently used session, tainted or not",
+      () =>
+        withManager({ maxSessions: 1, maxParkedBytes: size, protectTainted: false })((sm) =>
+          Effect.gen(function* () {
+            yield* sm.addTaint(sid("t1"), "EMAIL")
+            yield* sm.addTaint(sid("t2"), "EMAIL")
+            yield* sm.getOrCreate(sid("n1"))
+            expect(HashSet.size(yield* sm.getTaints(sid("t1")))).toBe(0)
+            expect(HashSet.has(yield* sm.getTaints(sid("t2")), "EMAIL")).toBe(true)
+            expect((yield* sm.stats).evicted).toBe(1)
+          })
+        )
     )
   })
 

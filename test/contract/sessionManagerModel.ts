@@ -40,7 +40,8 @@ const viewOf = (state: SessionState): View => ({
 const eventOf = (event: SessionEvent): ModelEvent => {
   switch (event._tag) {
     case "Evicted":
-      return { _tag: "Evicted", sessionId: event.sessionId, tainted: event.tainted }
+    case "Parked":
+      return { _tag: event._tag, sessionId: event.sessionId, tainted: event.tainted }
     case "Tainted":
       return { _tag: "Tainted", sessionId: event.sessionId, pii: event.pii }
     default:
@@ -52,7 +53,8 @@ const optionsOf = (config: ModelConfig): SessionManagerOptions => ({
   ttl: Number.isFinite(config.ttlMillis) ? Duration.millis(config.ttlMillis) : Duration.infinity,
   maxSessions: config.maxSessions,
   protectTainted: config.protectTainted,
-  maxToolsPerSession: config.maxToolsPerSession
+  maxToolsPerSession: config.maxToolsPerSession,
+  maxParkedBytes: config.maxParkedBytes
 })
 
 // Far from zero, so that stepping back never reaches negative times.

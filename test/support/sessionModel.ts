@@ -6,6 +6,7 @@
  */
 import { FastCheck as fc } from "effect"
 import { allPIITypes, type PIIType } from "../../src/index.js"
+import { RECORD_BYTES, TOOL_BYTES } from "../../src/internal/core/sessionTable.js"
 
 /** The options the model and the system under test share. */
 export interface ModelConfig {
@@ -13,6 +14,7 @@ export interface ModelConfig {
   readonly maxSessions: number
   readonly protectTainted: boolean
   readonly maxToolsPerSession: number
+  readonly maxParkedBytes: number
 }
 
 /** What both sides report about one session, in a comparable form. */
@@ -27,8 +29,11 @@ export interface View {
 
 /** An event, in a comparable form. */
 export type ModelEvent =
-  | { readonly _tag: "Created" | "Expired" | "Removed" | "TaintsCleared"; readonly sessionId: string }
-  | { readonly _tag: "Evicted"; readonly sessionId: string; readonly tainted: boolean }
+  | {
+      readonly _tag: "Created" | "Expired" | "Removed" | "TaintsCleared" | "Resumed"
+      readonly sessionId: string
+    }
+  | { readonly _tag: "Evicted" | "Parked"; readonly sessionId: string; readonly tainted: boolean }
   | { readonly _tag: "Tainted"; readonly sessionId: string; readonly pii: PIIType }
 
 /** Why a touching operation was refused. */
@@ -53,8 +58,18 @@ interface ModelSession {
   counts: Array<[string, number]>
   total: number
   taints: Set<PIIType>
+  /** Moved out of the full live table, state kept. */
+  parked: boolean
 }
 
+/**
+ * Sessions live in two tiers: the live table, bounded by `maxSessions`, and the parked ones,
+ * bounded by `maxParkedBytes`. Making room parks the least recently used live session
+ * (untainted first with protectTainted), dropping the least recently used parked sessions
+ * (untainted only with protectTainted) to make room for it; one that cannot be parked is
+ * dropped, unless it is tainted and protected, and then the operation is refused. A parked
+ * session is the same session to every operation but stats; touching it resumes it.
+ */
 export class Model {
   sessions: Array<ModelSession> = []
   /** What the current step did. */
@@ -63,6 +78,7 @@ export class Model {
   order = 0
   evicted = 0
   expired = 0
+  parkings = 0
 
   constructor(readonly config: ModelConfig) {}
 
@@ -101,6 +117,57 @@ export class Model {
     return dropped.length
   }
 
+  /** What a parked session is taken to cost. */
+  bytes(s: ModelSession): number {
+    return (
+      RECORD_BYTES + 2 * s.id.length + s.counts.reduce((sum, [tool]) => sum + TOOL_BYTES + 2 * tool.length, 0)
+    )
+  }
+
+  oldest(candidates: ReadonlyArray<ModelSession>): ModelSession | undefined {
+    return [...candidates].sort((a, b) => a.order - b.order)[0]
+  }
+
+  evict(s: ModelSession): void {
+    this.drop(s)
+    this.evicted++
+    this.events.push({ _tag: "Evicted", sessionId: s.id, tainted: s.taints.size > 0 })
+  }
+
+  /** Room in the live table for one more session, as the class comment says. */
+  makeRoom(): boolean {
+    const live = this.sessions.filter((x) => !x.parked)
+    if (live.length < this.config.maxSessions) return true
+    const expired = this.oldest(live.filter((x) => this.isExpired(x)))
+    if (expired !== undefined) {
+      this.drop(expired)
+      this.expired++
+      this.events.push({ _tag: "Expired", sessionId: expired.id })
+      return true
+    }
+    const { protectTainted, maxParkedBytes } = this.config
+    const victim = protectTainted
+      ? (this.oldest(live.filter((x) => x.taints.size === 0)) ?? this.oldest(live))!
+      : this.oldest(live)!
+    const bytes = this.bytes(victim)
+    const parked = () => this.sessions.filter((x) => x.parked)
+    const taintedParked = parked()
+      .filter((x) => x.taints.size > 0)
+      .reduce((sum, x) => sum + this.bytes(x), 0)
+    if ((protectTainted ? taintedParked : 0) + bytes > maxParkedBytes) {
+      if (protectTainted && victim.taints.size > 0) return false
+      this.evict(victim)
+      return true
+    }
+    while (parked().reduce((sum, x) => sum + this.bytes(x), 0) + bytes > maxParkedBytes) {
+      this.evict(this.oldest(protectTainted ? parked().filter((x) => x.taints.size === 0) : parked())!)
+    }
+    victim.parked = true
+    this.parkings++
+    this.events.push({ _tag: "Parked", sessionId: victim.id, tainted: victim.taints.size > 0 })
+    return true
+  }
+
   live(id: string): ModelSession | undefined {
     const s = this.sessions.find((x) => x.id === id)
     if (s !== undefined && this.isExpired(s)) {
@@ -115,40 +182,57 @@ export class Model {
   touching(reading: number, id: string, change: (s: ModelSession) => Failure | undefined): View | Failure {
     this.read(reading)
     this.sweep(SWEEP_PER_OPERATION)
-    let s = this.live(id)
-    let created = false
-    if (s === undefined) {
-      if (this.sessions.length >= this.config.maxSessions && this.sweep(1) === 0) {
-        const candidates = this.sessions
-          .filter((x) => !this.config.protectTainted || x.taints.size === 0)
-          .sort((a, b) => a.order - b.order)
-        if (candidates.length === 0) return "sessions"
-        const victim = candidates[0]!
-        this.drop(victim)
-        this.evicted++
-        this.events.push({ _tag: "Evicted", sessionId: victim.id, tainted: victim.taints.size > 0 })
-      }
-      s = { id, createdAt: this.now, last: this.now, order: 0, counts: [], total: 0, taints: new Set() }
-      created = true
-    }
-    const before = {
+    const found = this.live(id)
+    const copy = (s: ModelSession): ModelSession => ({
+      ...s,
       counts: s.counts.map(([t, n]) => [t, n] as [string, number]),
-      total: s.total,
       taints: new Set(s.taints)
-    }
-    const failure = change(s)
-    if (failure !== undefined) {
-      Object.assign(s, before)
-      return failure
+    })
+    let s: ModelSession
+    let before: ModelSession | undefined
+    if (found === undefined) {
+      if (!this.makeRoom()) return "sessions"
+      s = {
+        id,
+        createdAt: this.now,
+        last: this.now,
+        order: 0,
+        counts: [],
+        total: 0,
+        taints: new Set(),
+        parked: false
+      }
+      const failure = change(s)
+      if (failure !== undefined) return failure
+      this.sessions.push(s)
+      this.events.push({ _tag: "Created", sessionId: id })
+    } else if (found.parked) {
+      // The change is tried first: a refused one leaves the parked session where it is.
+      const changed = copy(found)
+      const failure = change(changed)
+      if (failure !== undefined) return failure
+      this.drop(found)
+      if (!this.makeRoom()) {
+        this.sessions.push(found)
+        return "sessions"
+      }
+      before = found
+      s = { ...changed, parked: false }
+      this.sessions.push(s)
+      this.events.push({ _tag: "Resumed", sessionId: id })
+    } else {
+      before = copy(found)
+      const failure = change(found)
+      if (failure !== undefined) {
+        Object.assign(found, before)
+        return failure
+      }
+      s = found
     }
     s.last = this.now
     s.order = ++this.order
-    if (created) {
-      this.sessions.push(s)
-      this.events.push({ _tag: "Created", sessionId: id })
-    }
     for (const pii of allPIITypes) {
-      if (s.taints.has(pii) && !before.taints.has(pii))
+      if (s.taints.has(pii) && !(before?.taints.has(pii) ?? false))
         this.events.push({ _tag: "Tainted", sessionId: id, pii })
     }
     return this.view(s)
@@ -235,13 +319,19 @@ export class Model {
   stats(reading: number) {
     this.read(reading)
     this.sweep(Number.POSITIVE_INFINITY)
+    const live = this.sessions.filter((s) => !s.parked)
+    const parked = this.sessions.filter((s) => s.parked)
     return {
-      activeSessions: this.sessions.length,
-      taintedSessions: this.sessions.filter((s) => s.taints.size > 0).length,
-      totalCalls: this.sessions.reduce((sum, s) => sum + s.total, 0),
+      activeSessions: live.length,
+      taintedSessions: live.filter((s) => s.taints.size > 0).length,
+      totalCalls: live.reduce((sum, s) => sum + s.total, 0),
       maxSessions: this.config.maxSessions,
       evicted: this.evicted,
-      expired: this.expired
+      expired: this.expired,
+      parkedSessions: parked.length,
+      parkedBytes: parked.reduce((sum, s) => sum + this.bytes(s), 0),
+      maxParkedBytes: this.config.maxParkedBytes,
+      parked: this.parkings
     }
   }
 
@@ -299,10 +389,13 @@ export const step: fc.Arbitrary<Step> = fc.oneof(
 )
 
 export const modelConfig: fc.Arbitrary<ModelConfig> = fc.record({
-  ttlMillis: fc.constantFrom(0, 1, 3, 10, Number.POSITIVE_INFINITY),
+  ttlMillis: fc.constantFrom(1, 3, 10, Number.POSITIVE_INFINITY),
   maxSessions: fc.integer({ min: 1, max: 5 }),
   protectTainted: fc.boolean(),
-  maxToolsPerSession: fc.integer({ min: 1, max: 3 })
+  maxToolsPerSession: fc.integer({ min: 1, max: 3 }),
+  // From none (every eviction drops state) to room for every session: a parked session costs
+  // between 342 and about 500 bytes here.
+  maxParkedBytes: fc.constantFrom(0, 400, 900, 2_000, 16 * 1024 * 1024)
 })
 
 /** What the model says a step returns; advances the model. `undefined` for clock moves. */

@@ -16,9 +16,12 @@ import * as ToolCounts from "./toolCounts.js"
 /** Decoded, valid options. `ttlMillis` is `Infinity` when sessions never expire. */
 export interface TableConfig {
   readonly ttlMillis: number
+  /** The most live sessions. */
   readonly maxSessions: number
   readonly protectTainted: boolean
   readonly maxToolsPerSession: number
+  /** The most bytes (by `recordBytes`) of parked sessions' state. */
+  readonly maxParkedBytes: number
 }
 
 /** The record of one session; public snapshots are built from it on the way out. */
@@ -31,18 +34,37 @@ export interface SessionRecord {
   readonly totalCalls: number
   readonly taints: Taints.TaintBits
   readonly tools: ToolCounts.ToolCounts
+  /**
+   * Whether the session is parked: moved out of the live table to make room, with all that a
+   * policy reads of it kept, until an operation touches it again.
+   */
+  readonly parked: boolean
+}
+
+/** The access order of one tier: its untainted and its tainted sessions, each by touch number. */
+export interface Tier {
+  readonly untainted: AccessIndex.AccessIndex<SessionRecord>
+  readonly tainted: AccessIndex.AccessIndex<SessionRecord>
 }
 
 /**
- * All sessions of one manager. Each live session is in `sessions` and in exactly one of the
- * two access indexes (untainted or tainted), under its `touch`, with the same record, so the
- * least recently accessed session of either kind is found without a lookup.
+ * All sessions of one manager, in two tiers: the live table, bounded by `maxSessions`, and the
+ * parked sessions, bounded by `maxParkedBytes`. Eviction moves a session from the first to the
+ * second instead of forgetting it, so a flood cannot wash its taints or its counts away; to
+ * every operation but `stats` a parked session is the same session. Each session is in
+ * `sessions` and in exactly one of the four access indexes (its tier, untainted or tainted),
+ * under its `touch`, with the same record, so the least recently accessed session of any kind
+ * is found without a lookup.
  */
 export interface Table {
   readonly config: TableConfig
+  /** Every session, live or parked. */
   readonly sessions: HashMap.HashMap<SessionId, SessionRecord>
-  readonly untainted: AccessIndex.AccessIndex<SessionRecord>
-  readonly tainted: AccessIndex.AccessIndex<SessionRecord>
+  readonly live: Tier
+  readonly parked: Tier
+  /** The bytes of the parked sessions, and of the tainted ones among them (by `recordBytes`). */
+  readonly parkedBytes: number
+  readonly parkedTaintedBytes: number
   /** The latest time the table has seen, in milliseconds: time never goes backwards. */
   readonly now: number
   /**
@@ -52,16 +74,27 @@ export interface Table {
   readonly nowUtc: DateTime.Utc | undefined
   /** The last touch number given out. */
   readonly touches: number
-  /** Calls summed over the sessions in the table. */
+  /** Calls summed over the live sessions. */
   readonly totalCalls: number
+  /** Sessions whose state was dropped to make room, since the table was made. */
   readonly evicted: number
+  /** Sessions dropped because they expired, in either tier. */
   readonly expired: number
+  /** Sessions moved to the parked tier, since the table was made. */
+  readonly parkings: number
 }
 
-/** What an operation did to the set of sessions and their taints, for events and metrics. */
+/**
+ * What an operation did to the set of sessions and their taints, for events and metrics.
+ * `Parked` and `Resumed` move a session between the tiers; `Evicted` drops a session's state to
+ * make room, the only way capacity ends a session.
+ */
 export type Lifecycle =
-  | { readonly _tag: "Created" | "Expired" | "Removed" | "TaintsCleared"; readonly sessionId: SessionId }
-  | { readonly _tag: "Evicted"; readonly sessionId: SessionId; readonly tainted: boolean }
+  | {
+      readonly _tag: "Created" | "Expired" | "Removed" | "TaintsCleared" | "Resumed"
+      readonly sessionId: SessionId
+    }
+  | { readonly _tag: "Evicted" | "Parked"; readonly sessionId: SessionId; readonly tainted: boolean }
   | { readonly _tag: "Tainted"; readonly sessionId: SessionId; readonly pii: PIIType }
 
 /** An operation's result, the next table, and the events it caused (most cause none). */
@@ -74,7 +107,11 @@ export interface Transition<A> {
 /** Why a touching operation changed nothing: a bound was reached. */
 export interface Refused {
   readonly _tag: "Refused"
-  /** `"sessions"`: every live session is protected; `"tools"`: the session counts `limit` tools. */
+  /**
+   * `"sessions"`: the live table is full of tainted sessions and the parked tier has no room
+   * for another without dropping a tainted one (with `protectTainted`); `"tools"`: the session
+   * counts `limit` distinct tools.
+   */
   readonly reason: "sessions" | "tools"
   readonly limit: number
 }
@@ -98,7 +135,7 @@ export type Decided =
     }
   | Refused
 
-/** The figures `stats` reports, over live sessions. */
+/** The figures `stats` reports. */
 export interface TableStats {
   readonly activeSessions: number
   readonly taintedSessions: number
@@ -106,6 +143,10 @@ export interface TableStats {
   readonly maxSessions: number
   readonly evicted: number
   readonly expired: number
+  readonly parkedSessions: number
+  readonly parkedBytes: number
+  readonly maxParkedBytes: number
+  readonly parked: number
 }
 
 /** The operations on a table, as data: every store applies these and nothing else. */
@@ -158,14 +199,17 @@ export const SWEEP_PER_OPERATION = 2
 export const empty = (config: TableConfig): Table => ({
   config,
   sessions: HashMap.empty(),
-  untainted: AccessIndex.empty(),
-  tainted: AccessIndex.empty(),
+  live: emptyTier,
+  parked: emptyTier,
+  parkedBytes: 0,
+  parkedTaintedBytes: 0,
   now: Number.NEGATIVE_INFINITY,
   nowUtc: undefined,
   touches: 0,
   totalCalls: 0,
   evicted: 0,
-  expired: 0
+  expired: 0,
+  parkings: 0
 })
 
 /** Applies one operation at the clock's reading `now` (milliseconds). */
@@ -187,8 +231,26 @@ export const fresh = (id: SessionId, now: DateTime.Utc): SessionRecord =>
     touch: 0,
     totalCalls: 0,
     taints: 0,
-    tools: ToolCounts.empty
+    tools: ToolCounts.empty,
+    parked: false
   })
+
+/**
+ * What a parked session's state is taken to cost, in bytes, for `maxParkedBytes`: an estimate
+ * of its record in the table (the record, its map and index entries, its times) plus its id and
+ * its per-tool counts. The Redis script computes the same figure.
+ */
+export const recordBytes = (record: SessionRecord): number => {
+  let bytes = RECORD_BYTES + 2 * record.id.length
+  ToolCounts.forEach(record.tools, (tool) => {
+    bytes += TOOL_BYTES + 2 * tool.length
+  })
+  return bytes
+}
+
+/** The fixed part of `recordBytes`, and what each counted tool adds besides its name. */
+export const RECORD_BYTES = 320
+export const TOOL_BYTES = 32
 
 /** Whether the session has been idle for longer than the TTL at `now` (strictly). */
 export const isExpired = (config: TableConfig, record: SessionRecord, now: number): boolean =>
@@ -202,7 +264,8 @@ export const makeRecord = (fields: SessionRecord): SessionRecord => ({
   touch: fields.touch,
   totalCalls: fields.totalCalls,
   taints: fields.taints,
-  tools: fields.tools
+  tools: fields.tools,
+  parked: fields.parked
 })
 
 type Of<K extends Operation["_tag"]> = Extract<Operation, { readonly _tag: K }>
@@ -224,7 +287,7 @@ const transitions: {
   getTaints: (table, now, { id }) => reading(table, now, id, (record) => record?.taints ?? 0),
   clearTaints: (table, now, { id }) => {
     const next = opening(table, now)
-    const record = next.live(id)
+    const record = next.find(id)
     if (record !== undefined && record.taints !== 0) {
       // It keeps its place in the access order, now among the untainted sessions.
       const cleared = makeRecord({ ...record, taints: 0 })
@@ -236,7 +299,7 @@ const transitions: {
   },
   remove: (table, now, { id }) => {
     const next = opening(table, now)
-    const record = next.live(id)
+    const record = next.find(id)
     if (record !== undefined) {
       next.drop(record)
       next.note({ _tag: "Removed", sessionId: id })
@@ -252,12 +315,16 @@ const transitions: {
     next.sweep(Number.POSITIVE_INFINITY)
     return next.finish(
       {
-        activeSessions: HashMap.size(next.sessions),
-        taintedSessions: next.tainted.size,
+        activeSessions: next.liveCount(),
+        taintedSessions: next.live.tainted.size,
         totalCalls: next.totalCalls,
         maxSessions: next.config.maxSessions,
         evicted: next.evicted,
-        expired: next.expired
+        expired: next.expired,
+        parkedSessions: next.parked.untainted.size + next.parked.tainted.size,
+        parkedBytes: next.parkedBytes,
+        maxParkedBytes: next.config.maxParkedBytes,
+        parked: next.parkings
       },
       table
     )
@@ -265,6 +332,8 @@ const transitions: {
 }
 
 const noEvents: ReadonlyArray<Lifecycle> = []
+
+const emptyTier: Tier = { untainted: AccessIndex.empty(), tainted: AccessIndex.empty() }
 
 /**
  * What a touching operation does to a session's record, or why it cannot. A plain function
@@ -332,19 +401,38 @@ const reading = <A>(
     return { result: read(Option.getOrUndefined(HashMap.get(table.sessions, id))), table, events: noEvents }
   }
   const next = opening(table, now)
-  return next.finish(read(next.live(id)), table)
+  return next.finish(read(next.find(id)), table)
 }
 
 const isSettled = (table: Table, now: number): boolean => {
   if (now > table.now) return false
   if (table.config.ttlMillis === Number.POSITIVE_INFINITY) return true
-  const a = AccessIndex.first(table.untainted)
-  const b = AccessIndex.first(table.tainted)
-  return (
-    (a === undefined || !isExpired(table.config, a, table.now)) &&
-    (b === undefined || !isExpired(table.config, b, table.now))
-  )
+  const oldest = oldestOf(table.live, table.parked)
+  return oldest === undefined || !isExpired(table.config, oldest, table.now)
 }
+
+/** The least recently accessed session of both tiers. */
+const oldestOf = (live: Tier, parked: Tier): SessionRecord | undefined =>
+  older(older(AccessIndex.first(live.untainted), AccessIndex.first(live.tainted)), oldestIn(parked))
+
+const oldestIn = (tier: Tier): SessionRecord | undefined =>
+  older(AccessIndex.first(tier.untainted), AccessIndex.first(tier.tainted))
+
+const older = (a: SessionRecord | undefined, b: SessionRecord | undefined): SessionRecord | undefined => {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  return a.touch < b.touch ? a : b
+}
+
+const withRecord = (tier: Tier, record: SessionRecord): Tier =>
+  record.taints === 0
+    ? { untainted: AccessIndex.insert(tier.untainted, record.touch, record), tainted: tier.tainted }
+    : { untainted: tier.untainted, tainted: AccessIndex.insert(tier.tainted, record.touch, record) }
+
+const withoutRecord = (tier: Tier, record: SessionRecord): Tier =>
+  record.taints === 0
+    ? { untainted: AccessIndex.remove(tier.untainted, record.touch), tainted: tier.tainted }
+    : { untainted: tier.untainted, tainted: AccessIndex.remove(tier.tainted, record.touch) }
 
 /**
  * The next table while a transition builds it: it starts as the current table's fields and is
@@ -356,12 +444,15 @@ class Next {
   readonly now: number
   nowUtc: DateTime.Utc | undefined
   sessions: HashMap.HashMap<SessionId, SessionRecord>
-  untainted: AccessIndex.AccessIndex<SessionRecord>
-  tainted: AccessIndex.AccessIndex<SessionRecord>
+  live: Tier
+  parked: Tier
+  parkedBytes: number
+  parkedTaintedBytes: number
   touches: number
   totalCalls: number
   evicted: number
   expired: number
+  parkings: number
   events: Array<Lifecycle> | undefined
 
   constructor(table: Table, reading: number) {
@@ -369,12 +460,15 @@ class Next {
     this.now = Math.max(reading, table.now)
     this.nowUtc = this.now === table.now ? table.nowUtc : undefined
     this.sessions = table.sessions
-    this.untainted = table.untainted
-    this.tainted = table.tainted
+    this.live = table.live
+    this.parked = table.parked
+    this.parkedBytes = table.parkedBytes
+    this.parkedTaintedBytes = table.parkedTaintedBytes
     this.touches = table.touches
     this.totalCalls = table.totalCalls
     this.evicted = table.evicted
     this.expired = table.expired
+    this.parkings = table.parkings
     this.events = undefined
   }
 
@@ -384,11 +478,12 @@ class Next {
       this.now === table.now &&
       this.nowUtc === table.nowUtc &&
       this.sessions === table.sessions &&
-      this.untainted === table.untainted &&
-      this.tainted === table.tainted &&
+      this.live === table.live &&
+      this.parked === table.parked &&
       this.touches === table.touches &&
       this.evicted === table.evicted &&
-      this.expired === table.expired
+      this.expired === table.expired &&
+      this.parkings === table.parkings
     return {
       result,
       table: same
@@ -396,14 +491,17 @@ class Next {
         : {
             config: this.config,
             sessions: this.sessions,
-            untainted: this.untainted,
-            tainted: this.tainted,
+            live: this.live,
+            parked: this.parked,
+            parkedBytes: this.parkedBytes,
+            parkedTaintedBytes: this.parkedTaintedBytes,
             now: this.now,
             nowUtc: this.nowUtc,
             touches: this.touches,
             totalCalls: this.totalCalls,
             evicted: this.evicted,
-            expired: this.expired
+            expired: this.expired,
+            parkings: this.parkings
           },
       events: this.events ?? noEvents
     }
@@ -427,21 +525,16 @@ class Next {
     return this.nowUtc
   }
 
-  /** The least recently accessed session, tainted or not. */
-  oldest(): SessionRecord | undefined {
-    const a = AccessIndex.first(this.untainted)
-    const b = AccessIndex.first(this.tainted)
-    if (a === undefined) return b
-    if (b === undefined) return a
-    return a.touch < b.touch ? a : b
+  liveCount(): number {
+    return this.live.untainted.size + this.live.tainted.size
   }
 
-  /** Drops up to `limit` expired sessions, oldest first; returns how many. */
+  /** Drops up to `limit` expired sessions of either tier, least recently accessed first. */
   sweep(limit: number): number {
     if (this.config.ttlMillis === Number.POSITIVE_INFINITY) return 0
     let dropped = 0
     while (dropped < limit) {
-      const record = this.oldest()
+      const record = oldestOf(this.live, this.parked)
       if (record === undefined || !isExpired(this.config, record, this.now)) break
       this.dropExpired(record)
       dropped++
@@ -449,8 +542,8 @@ class Next {
     return dropped
   }
 
-  /** The live session with this id; an expired one found here is dropped. */
-  live(id: SessionId): SessionRecord | undefined {
+  /** The session with this id, live or parked; an expired one found here is dropped. */
+  find(id: SessionId): SessionRecord | undefined {
     const found = HashMap.get(this.sessions, id)
     if (Option.isNone(found)) return undefined
     if (isExpired(this.config, found.value, this.now)) {
@@ -460,10 +553,10 @@ class Next {
     return found.value
   }
 
+  /** Removes a session from the table, whichever its tier. */
   drop(record: SessionRecord): void {
     this.sessions = HashMap.remove(this.sessions, record.id)
     this.unindex(record)
-    this.totalCalls -= record.totalCalls
   }
 
   dropExpired(record: SessionRecord): void {
@@ -472,33 +565,75 @@ class Next {
     this.note({ _tag: "Expired", sessionId: record.id })
   }
 
-  /** Makes room for one more session; false when every live session is protected. */
-  makeRoom(): boolean {
-    if (HashMap.size(this.sessions) < this.config.maxSessions) return true
-    // Expired sessions must go before any live one is evicted. The sweep that opens every
-    // transition dropped at least one if any had expired, and then the table is not full here;
-    // so a full table holds no expired session and the least recent one can be evicted.
-    const victim = this.config.protectTainted ? AccessIndex.first(this.untainted) : this.oldest()
-    if (victim === undefined) return false
-    this.drop(victim)
+  /** Drops a session's state to make room: the only way capacity ends a session. */
+  evict(record: SessionRecord): void {
+    this.drop(record)
     this.evicted++
-    this.note({ _tag: "Evicted", sessionId: victim.id, tainted: victim.taints !== 0 })
-    return true
+    this.note({ _tag: "Evicted", sessionId: record.id, tainted: record.taints !== 0 })
   }
 
   /**
-   * Applies `change` to the live session with this id, or to a new session when it is missing
-   * or expired (making room for it), and stores the result touched now. A live session is
-   * read and written in one pass over the map, the path nearly every call takes.
+   * Makes room in the live table for one more session, by parking the least recently accessed
+   * one (untainted first with `protectTainted`). Room in the parked tier is made by dropping its
+   * least recently accessed sessions (untainted only with `protectTainted`); a session that
+   * cannot be parked then is evicted, unless it is tainted and protected: then nothing changes
+   * and the answer is false.
+   */
+  makeRoom(): boolean {
+    if (this.liveCount() < this.config.maxSessions) return true
+    // An expired live session goes before any live one is parked. Within the live tier expiry
+    // follows the access order, so the least recent one is the first to have expired (the
+    // sweep that opens the operation may have dropped older parked sessions instead).
+    const oldest = oldestIn(this.live)
+    if (oldest !== undefined && isExpired(this.config, oldest, this.now)) {
+      this.dropExpired(oldest)
+      return true
+    }
+    const { protectTainted, maxParkedBytes } = this.config
+    const victim = protectTainted
+      ? (AccessIndex.first(this.live.untainted) ?? AccessIndex.first(this.live.tainted))
+      : oldestIn(this.live)
+    if (victim === undefined) return false
+    const bytes = recordBytes(victim)
+    // With protectTainted only untainted parked sessions may be dropped to make room.
+    const kept = protectTainted ? this.parkedTaintedBytes : 0
+    if (kept + bytes > maxParkedBytes) {
+      if (protectTainted && victim.taints !== 0) return false
+      this.evict(victim)
+      return true
+    }
+    while (this.parkedBytes + bytes > maxParkedBytes) {
+      const dropped = protectTainted ? AccessIndex.first(this.parked.untainted) : oldestIn(this.parked)
+      this.evict(dropped!)
+    }
+    this.park(victim)
+    return true
+  }
+
+  /** Moves a live session to the parked tier, as it is. */
+  park(record: SessionRecord): void {
+    const parked = makeRecord({ ...record, parked: true })
+    this.unindex(record)
+    this.sessions = HashMap.set(this.sessions, record.id, parked)
+    this.index(parked)
+    this.parkings++
+    this.note({ _tag: "Parked", sessionId: record.id, tainted: record.taints !== 0 })
+  }
+
+  /**
+   * Applies `change` to the session with this id (a parked one is resumed into the live table,
+   * making room for it), or to a new session when it is missing or expired (making room for
+   * it), and stores the result touched now. A live session is read and written in one pass over
+   * the map, the path nearly every call takes.
    */
   touch<A>(id: SessionId, change: Update<A>, input: A): SessionRecord | Refused {
     let previous: SessionRecord | undefined
-    let expired: SessionRecord | undefined
+    let other: SessionRecord | undefined
     let outcome: SessionRecord | Refused | undefined
     const sessions = HashMap.modifyAt(this.sessions, id, (found) => {
       if (Option.isNone(found)) return found
-      if (isExpired(this.config, found.value, this.now)) {
-        expired = found.value
+      if (found.value.parked || isExpired(this.config, found.value, this.now)) {
+        other = found.value
         return found
       }
       previous = found.value
@@ -510,27 +645,49 @@ class Next {
       outcome = this.touched(changed)
       return Option.some(outcome)
     })
-    if (previous === undefined) {
-      if (expired !== undefined) this.dropExpired(expired)
-      return this.create(id, change, input)
+    if (previous !== undefined) {
+      const result = outcome!
+      if (!isRefused(result)) {
+        this.sessions = sessions
+        this.reindex(previous, result)
+        this.noteTaints(id, previous.taints, result.taints)
+      }
+      return result
     }
-    const result = outcome!
-    if (!isRefused(result)) {
-      this.sessions = sessions
-      this.reindex(previous, result)
-      this.noteTaints(id, previous.taints, result.taints)
+    if (other !== undefined && !isExpired(this.config, other, this.now))
+      return this.resume(other, change, input)
+    if (other !== undefined) this.dropExpired(other)
+    return this.create(id, change, input)
+  }
+
+  /** Brings a parked session back into the live table with `change` applied. */
+  resume<A>(parked: SessionRecord, change: Update<A>, input: A): SessionRecord | Refused {
+    const outcome = change(parked, this.config, input)
+    if (isRefused(outcome)) return outcome
+    // Out of the parked tier first, so that making room cannot pick it.
+    this.unindex(parked)
+    this.sessions = HashMap.remove(this.sessions, parked.id)
+    if (!this.makeRoom()) {
+      this.sessions = HashMap.set(this.sessions, parked.id, parked)
+      this.index(parked)
+      return { _tag: "Refused", reason: "sessions", limit: this.config.maxSessions }
     }
-    return result
+    const record = this.touched(makeRecord({ ...outcome, parked: false }))
+    this.sessions = HashMap.set(this.sessions, parked.id, record)
+    this.index(record)
+    this.note({ _tag: "Resumed", sessionId: parked.id })
+    this.noteTaints(parked.id, parked.taints, record.taints)
+    return record
   }
 
   /** Creates the session `id` with `change` applied, making room for it. */
   create<A>(id: SessionId, change: Update<A>, input: A): SessionRecord | Refused {
-    if (!this.makeRoom()) return { _tag: "Refused", reason: "sessions", limit: this.config.maxSessions }
     const outcome = change(fresh(id, this.utc()), this.config, input)
     if (isRefused(outcome)) return outcome
+    if (!this.makeRoom()) return { _tag: "Refused", reason: "sessions", limit: this.config.maxSessions }
     const record = this.touched(outcome)
     this.sessions = HashMap.set(this.sessions, id, record)
-    this.reindex(undefined, record)
+    this.index(record)
     this.note({ _tag: "Created", sessionId: id })
     this.noteTaints(id, 0, record.taints)
     return record
@@ -541,19 +698,33 @@ class Next {
     return makeRecord({ ...record, lastAccessedAt: this.utc(), touch: ++this.touches })
   }
 
-  /** Moves a session from `previous` (its old record, if any) to `next` in the indexes and totals. */
-  reindex(previous: SessionRecord | undefined, next: SessionRecord): void {
-    if (previous !== undefined) {
-      this.unindex(previous)
-      this.totalCalls -= previous.totalCalls
+  /** Replaces a session's record in the indexes and totals (the map is the caller's). */
+  reindex(previous: SessionRecord, next: SessionRecord): void {
+    this.unindex(previous)
+    this.index(next)
+  }
+
+  index(record: SessionRecord): void {
+    if (record.parked) {
+      this.parked = withRecord(this.parked, record)
+      const bytes = recordBytes(record)
+      this.parkedBytes += bytes
+      if (record.taints !== 0) this.parkedTaintedBytes += bytes
+    } else {
+      this.live = withRecord(this.live, record)
+      this.totalCalls += record.totalCalls
     }
-    if (next.taints === 0) this.untainted = AccessIndex.insert(this.untainted, next.touch, next)
-    else this.tainted = AccessIndex.insert(this.tainted, next.touch, next)
-    this.totalCalls += next.totalCalls
   }
 
   unindex(record: SessionRecord): void {
-    if (record.taints === 0) this.untainted = AccessIndex.remove(this.untainted, record.touch)
-    else this.tainted = AccessIndex.remove(this.tainted, record.touch)
+    if (record.parked) {
+      this.parked = withoutRecord(this.parked, record)
+      const bytes = recordBytes(record)
+      this.parkedBytes -= bytes
+      if (record.taints !== 0) this.parkedTaintedBytes -= bytes
+    } else {
+      this.live = withoutRecord(this.live, record)
+      this.totalCalls -= record.totalCalls
+    }
   }
 }

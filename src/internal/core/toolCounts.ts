@@ -54,6 +54,15 @@ export const increment = (counts: ToolCounts, tool: ToolName, maxTools: number):
   return HashMap.set(toHashMap(counts), tool, 1)
 }
 
+/** Calls `f` with each counted tool and its count. */
+export const forEach = (counts: ToolCounts, f: (tool: ToolName, count: number) => void): void => {
+  if (!isSmall(counts)) {
+    HashMap.forEach(counts, (count, tool) => f(tool, count))
+    return
+  }
+  for (let i = 0; i < counts.length; i += 2) f(counts[i] as ToolName, counts[i + 1] as number)
+}
+
 /** Counts from (tool, count) pairs of distinct tools, in the same form `increment` builds. */
 export const fromEntries = (entries: ReadonlyArray<readonly [ToolName, number]>): ToolCounts => {
   if (entries.length > SMALL) return HashMap.fromIterable(entries)

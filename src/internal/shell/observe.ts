@@ -20,7 +20,9 @@ import {
   type SessionEvent,
   SessionEvicted,
   SessionExpired,
+  SessionParked,
   SessionRemoved,
+  SessionResumed,
   SessionTainted,
   SessionTaintsCleared
 } from "../../SessionEvent.js"
@@ -53,6 +55,10 @@ const toEvent = (event: Lifecycle, at: DateTime.Utc): SessionEvent => {
       return new SessionCreated({ sessionId: event.sessionId, at }, true)
     case "Evicted":
       return new SessionEvicted({ sessionId: event.sessionId, at, tainted: event.tainted }, true)
+    case "Parked":
+      return new SessionParked({ sessionId: event.sessionId, at, tainted: event.tainted }, true)
+    case "Resumed":
+      return new SessionResumed({ sessionId: event.sessionId, at }, true)
     case "Expired":
       return new SessionExpired({ sessionId: event.sessionId, at }, true)
     case "Removed":
@@ -84,7 +90,7 @@ export interface Observer {
   readonly rejected: (reason: "sessions" | "tools") => void
   /** Whether `flush` has anything to do. */
   readonly pending: () => boolean
-  /** Logs the queued warnings (tainted sessions evicted); run after the operation. */
+  /** Logs the queued warning (sessions' state dropped to make room); run after the operation. */
   readonly flush: Effect.Effect<void>
   readonly subscribe: Effect.Effect<Queue.Dequeue<SessionEvent>, never, Scope.Scope>
   readonly events: Stream.Stream<SessionEvent>
@@ -112,7 +118,13 @@ export const make = (options: ObserveOptions): Effect.Effect<Observer> =>
     // Events are only built when someone listens: with no subscriber an operation pays a
     // comparison, not an allocation.
     let subscribers = 0
-    let warnings: Array<SessionId> = []
+    // Dropping state to make room is logged, at most once per second of the manager's time, so
+    // that a flood cannot turn into a flood of log lines; the metric counts every one.
+    let evictedSinceWarning = 0
+    let taintedSinceWarning = 0
+    let lastEvicted: SessionId | undefined
+    let warnedAt = Number.NEGATIVE_INFINITY
+    let warning: string | undefined
 
     const subscribe = Effect.zipRight(
       Effect.acquireRelease(
@@ -153,12 +165,28 @@ export const make = (options: ObserveOptions): Effect.Effect<Observer> =>
               case "Tainted":
                 taintCounter(event.pii).unsafeUpdate(1, [])
                 break
+              case "Parked":
+                Metrics.sessionsParked.unsafeUpdate(1, [])
+                break
               case "TaintsCleared":
+              case "Resumed":
                 break
             }
           }
-          if (event._tag === "Evicted" && event.tainted) warnings.push(event.sessionId)
+          if (event._tag === "Evicted") {
+            evictedSinceWarning++
+            if (event.tainted) taintedSinceWarning++
+            lastEvicted = event.sessionId
+          }
           if (at !== undefined) events.push(toEvent(event, at))
+        }
+        if (evictedSinceWarning > 0 && nowMillis - warnedAt >= 1000) {
+          warning =
+            `${evictedSinceWarning} session(s) had their state dropped to make room (${taintedSinceWarning} tainted): ` +
+            "the live table and the parked budget (maxParkedBytes) are full; their counts and taints are gone"
+          warnedAt = nowMillis
+          evictedSinceWarning = 0
+          taintedSinceWarning = 0
         }
         // Published now, not queued: a sliding PubSub never suspends a publisher, so this
         // completes synchronously, and a subscriber that is full loses its oldest events.
@@ -170,17 +198,14 @@ export const make = (options: ObserveOptions): Effect.Effect<Observer> =>
       rejected: (reason) => {
         if (options.metrics) rejectedFor[reason].unsafeUpdate(1, [])
       },
-      pending: () => warnings.length > 0,
+      pending: () => warning !== undefined,
       flush: Effect.suspend(() => {
-        const evicted = warnings
-        warnings = []
-        return Effect.forEach(
-          evicted,
-          (sessionId) =>
-            Effect.logWarning(
-              "a tainted session was evicted to make room (protectTainted is false): its taints are gone"
-            ).pipe(Effect.annotateLogs(options.traceSessionIds ? { sessionId } : {})),
-          { discard: true }
+        const message = warning
+        const sessionId = lastEvicted
+        warning = undefined
+        if (message === undefined) return Effect.void
+        return Effect.logWarning(message).pipe(
+          Effect.annotateLogs(options.traceSessionIds && sessionId !== undefined ? { sessionId } : {})
         )
       }),
       subscribe,

@@ -18,6 +18,11 @@ export interface SessionOptions {
   readonly protectTainted?: boolean | undefined
   /** The most distinct tools one session counts (default 1024). */
   readonly maxToolsPerSession?: number | undefined
+  /**
+   * The most bytes of parked sessions' state: sessions moved out of the full live table keep
+   * their taints and counts within this budget (default 16 MiB).
+   */
+  readonly maxParkedBytes?: number | undefined
   /** Drop expired sessions every this often in a background fiber (default off). */
   readonly sweepInterval?: Duration.DurationInput | undefined
   /** Update the metrics of `SessionMetrics` (default true). */
@@ -75,6 +80,7 @@ export const decode = (options: SessionOptions): Either.Either<Resolved, string>
     1024,
     fields.positiveInteger
   )
+  const maxParkedBytes = take("maxParkedBytes", options.maxParkedBytes, 16 * 1024 * 1024, fields.byteCount)
   const sweepInterval = take("sweepInterval", options.sweepInterval, undefined, fields.interval)
   const metrics = take("metrics", options.metrics, true, fields.boolean)
   const tracing = take("tracing", options.tracing, false, fields.boolean)
@@ -82,7 +88,13 @@ export const decode = (options: SessionOptions): Either.Either<Resolved, string>
   const eventBuffer = take("eventBuffer", options.eventBuffer, 1024, fields.positiveInteger)
   if (problems.length > 0) return Either.left(problems[0]!)
   return Either.right({
-    table: { ttlMillis: Duration.toMillis(ttl), maxSessions, protectTainted, maxToolsPerSession },
+    table: {
+      ttlMillis: Duration.toMillis(ttl),
+      maxSessions,
+      protectTainted,
+      maxToolsPerSession,
+      maxParkedBytes
+    },
     observe: { metrics, eventBuffer, tracing, traceSessionIds },
     sweepInterval
   })
@@ -162,9 +174,13 @@ const positiveFinite = (input: unknown): Duration.Duration | undefined => {
 const asText = (text: string): unknown => text
 
 const fields = {
+  // Zero would make every limit and taint vanish a millisecond after it was recorded.
   ttl: {
-    expected: "a non-negative duration such as 30 minutes",
-    check: decodeDuration,
+    expected: "a positive duration such as 30 minutes (or Duration.infinity)",
+    check: (input) => {
+      const duration = decodeDuration(input)
+      return duration !== undefined && Duration.toMillis(duration) > 0 ? duration : undefined
+    },
     read: asText
   } satisfies Field<Duration.Duration>,
   interval: {
@@ -175,6 +191,11 @@ const fields = {
   positiveInteger: {
     expected: "a positive integer",
     check: (n) => (Number.isSafeInteger(n) && (n as number) >= 1 ? (n as number) : undefined),
+    read: (text) => (/^\s*\d+\s*$/.test(text) ? Number(text) : text)
+  } satisfies Field<number>,
+  byteCount: {
+    expected: "a non-negative integer number of bytes",
+    check: (n) => (Number.isSafeInteger(n) && (n as number) >= 0 ? (n as number) : undefined),
     read: (text) => (/^\s*\d+\s*$/.test(text) ? Number(text) : text)
   } satisfies Field<number>,
   boolean: {
@@ -245,6 +266,7 @@ export const variables = {
   maxSessions: "POLICYSHIELD_MAX_SESSIONS",
   protectTainted: "POLICYSHIELD_PROTECT_TAINTED",
   sweepInterval: "POLICYSHIELD_SWEEP_INTERVAL",
+  maxParkedBytes: "POLICYSHIELD_MAX_PARKED_BYTES",
   url: "POLICYSHIELD_REDIS_URL",
   keyPrefix: "POLICYSHIELD_REDIS_KEY_PREFIX"
 } as const
@@ -258,7 +280,8 @@ export const config: Config.Config.Wrap<SessionOptions> = {
   ttl: fromVariable(variables.ttl, fields.ttl),
   maxSessions: fromVariable(variables.maxSessions, fields.positiveInteger),
   protectTainted: fromVariable(variables.protectTainted, fields.boolean),
-  sweepInterval: fromVariable(variables.sweepInterval, fields.interval)
+  sweepInterval: fromVariable(variables.sweepInterval, fields.interval),
+  maxParkedBytes: fromVariable(variables.maxParkedBytes, fields.byteCount)
 }
 
 /** The Redis options read from the environment: `config`, the URL (required) and the key prefix. */

@@ -14,7 +14,7 @@ import type { ToolName } from "../../ToolName.js"
 import * as Table from "../core/sessionTable.js"
 import * as ToolCounts from "../core/toolCounts.js"
 import type { ResolvedRedis } from "./options.js"
-import { SCRIPT } from "./redisScript.js"
+import { SCRIPT, SCRIPT_KEYS } from "./redisScript.js"
 import { millis, type Report, type SessionStore } from "./service.js"
 
 /** How often decide-and-record retries when other replicas keep changing the session. */
@@ -31,7 +31,7 @@ export const make = (
   Effect.map(connect(resolved), (client): SessionStore => {
     const { table: config } = resolved
     const tag = `{${resolved.keyPrefix}}`
-    const keys = [`${tag}:meta`, `${tag}:idx:u`, `${tag}:idx:t`] as const
+    const keys = [`${tag}:meta`, `${tag}:idx:u`, `${tag}:idx:t`, `${tag}:idx:pu`, `${tag}:idx:pt`] as const
     const sessionPrefix = `${tag}:s:`
     const ttl = Number.isFinite(config.ttlMillis) ? config.ttlMillis : -1
     const protect = config.protectTainted ? "1" : "0"
@@ -56,6 +56,7 @@ export const make = (
               config.maxSessions,
               protect,
               config.maxToolsPerSession,
+              config.maxParkedBytes,
               member,
               op,
               ...args
@@ -93,15 +94,34 @@ export const make = (
         case "bool":
           return Effect.succeed(Number(first) === 1)
         case "stats": {
-          const [activeSessions, taintedSessions, totalCalls, evicted, expired] = [first, ...rest].map(Number)
+          const figures = [first, ...rest].map(Number)
+          if (figures.length !== 8 || !figures.every((n) => Number.isSafeInteger(n) && n >= 0)) {
+            return Effect.fail(
+              unavailable(op, new Error(`malformed statistics ${JSON.stringify(reply.rest)}`))
+            )
+          }
+          const [
+            activeSessions,
+            taintedSessions,
+            totalCalls,
+            evicted,
+            expired,
+            parkedSessions,
+            parkedBytes,
+            parked
+          ] = figures as [number, number, number, number, number, number, number, number]
           return Effect.succeed({
             activeSessions,
             taintedSessions,
             totalCalls,
             maxSessions: config.maxSessions,
             evicted,
-            expired
-          })
+            expired,
+            parkedSessions,
+            parkedBytes,
+            maxParkedBytes: config.maxParkedBytes,
+            parked
+          } satisfies Table.TableStats)
         }
         default:
           return Effect.fail(
@@ -225,9 +245,15 @@ const lifecycleOf = (events: ReadonlyArray<string>): Array<Table.Lifecycle> => {
     const tag = events[i]
     const sessionId = decodeId(events[i + 1] ?? "")
     const extra = events[i + 2] ?? ""
-    if (tag === "Evicted") out.push({ _tag: "Evicted", sessionId, tainted: extra === "1" })
+    if (tag === "Evicted" || tag === "Parked") out.push({ _tag: tag, sessionId, tainted: extra === "1" })
     else if (tag === "Tainted") out.push({ _tag: "Tainted", sessionId, pii: extra as PIIType })
-    else if (tag === "Created" || tag === "Expired" || tag === "Removed" || tag === "TaintsCleared") {
+    else if (
+      tag === "Created" ||
+      tag === "Expired" ||
+      tag === "Removed" ||
+      tag === "TaintsCleared" ||
+      tag === "Resumed"
+    ) {
       out.push({ _tag: tag, sessionId })
     }
   }
@@ -263,6 +289,7 @@ const decodeRecord = (
   const touch = whole("n")
   const totalCalls = whole("t")
   const taints = whole("x")
+  const parked = fields.get("p")
   const version = fields.get("v")
   if (
     createdAt === undefined ||
@@ -270,6 +297,7 @@ const decodeRecord = (
     touch === undefined ||
     totalCalls === undefined ||
     taints === undefined ||
+    (parked !== "0" && parked !== "1") ||
     version === undefined
   ) {
     return Effect.fail(malformed(id))
@@ -288,7 +316,8 @@ const decodeRecord = (
     touch,
     totalCalls,
     taints,
-    tools: ToolCounts.fromEntries(counts)
+    tools: ToolCounts.fromEntries(counts),
+    parked: parked === "1"
   })
   return Effect.succeed({ record, version })
 }
@@ -339,7 +368,7 @@ const connect = (
         try {
           await client.connect()
           await client.ping()
-          client.defineCommand("policyshieldSession", { numberOfKeys: 4, lua: SCRIPT })
+          client.defineCommand("policyshieldSession", { numberOfKeys: SCRIPT_KEYS, lua: SCRIPT })
           await client.script("LOAD", SCRIPT)
           return client
         } catch (error) {
