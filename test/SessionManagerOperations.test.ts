@@ -88,7 +88,10 @@ describe("SessionManager.layerConfig", () => {
     ["POLICYSHIELD_MAX_SESSIONS", "0"],
     ["POLICYSHIELD_PROTECT_TAINTED", "maybe"],
     ["POLICYSHIELD_SWEEP_INTERVAL", "often"],
-    ["POLICYSHIELD_SWEEP_INTERVAL", "0 seconds"]
+    ["POLICYSHIELD_SWEEP_INTERVAL", "0 seconds"],
+    ["POLICYSHIELD_SESSION_TTL", "0 seconds"],
+    ["POLICYSHIELD_MAX_PARKED_BYTES", "-1"],
+    ["POLICYSHIELD_MAX_PARKED_BYTES", "16 MiB"]
   ]
   for (const [variable, value] of bad) {
     it.effect(`fails the layer naming ${variable} when it is ${JSON.stringify(value)}`, () =>
@@ -96,6 +99,29 @@ describe("SessionManager.layerConfig", () => {
         const error = yield* Effect.flip(Layer.build(fromEnv({ [variable]: value })).pipe(Effect.scoped))
         expect(ConfigError.isConfigError(error)).toBe(true)
         expect(String(error)).toContain(variable)
+      })
+    )
+  }
+
+  it.effect("an empty variable is reported as empty, with what it must be", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Layer.build(fromEnv({ POLICYSHIELD_MAX_SESSIONS: "" })).pipe(Effect.scoped)
+      )
+      expect(String(error)).toContain("POLICYSHIELD_MAX_SESSIONS")
+      expect(String(error)).toContain("is empty; it must be a positive integer")
+      expect(String(error)).not.toContain("got 0")
+    })
+  )
+
+  for (const spelling of ["yes", "1", "TRUE", "on"]) {
+    it.effect(`POLICYSHIELD_PROTECT_TAINTED accepts only true and false, and says so (not ${spelling})`, () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip(
+          Layer.build(fromEnv({ POLICYSHIELD_PROTECT_TAINTED: spelling })).pipe(Effect.scoped)
+        )
+        expect(String(error)).toContain("POLICYSHIELD_PROTECT_TAINTED")
+        expect(String(error)).toContain("must be true or false")
       })
     )
   }
@@ -109,6 +135,26 @@ describe("SessionManager.layerConfig with other configs", () => {
       )
       expect(ConfigError.isConfigError(error)).toBe(true)
       expect(String(error)).toContain('"maxSessions"')
+    })
+  )
+
+  it.effect("layerRedisConfig fails naming POLICYSHIELD_REDIS_KEY_PREFIX when it holds braces", () =>
+    Effect.gen(function* () {
+      const layer = layerRedisConfig().pipe(
+        Layer.provide(
+          Layer.setConfigProvider(
+            ConfigProvider.fromMap(
+              new Map([
+                ["POLICYSHIELD_REDIS_URL", "redis://127.0.0.1:1"],
+                ["POLICYSHIELD_REDIS_KEY_PREFIX", "{other}"]
+              ])
+            )
+          )
+        )
+      )
+      const error = yield* Effect.flip(Layer.build(layer).pipe(Effect.scoped))
+      expect(ConfigError.isConfigError(error)).toBe(true)
+      expect(String(error)).toContain("POLICYSHIELD_REDIS_KEY_PREFIX")
     })
   )
 

@@ -268,6 +268,34 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
       )
     )
 
+    it.effect("a clock past the largest date reads as that date: nothing dies, sessions expire", () =>
+      withManager({ ttl: ms(1_000) })((sm) =>
+        Effect.gen(function* () {
+          yield* sm.addTaint(sid("s1"), "EMAIL")
+          yield* TestClock.setTime(8_640_000_000_000_001)
+          expect(HashSet.size(yield* sm.getTaints(sid("s1")))).toBe(0)
+          const state = yield* sm.increment(sid("s2"), tool("exec"))
+          expect(epoch(state, "createdAt")).toBe(8_640_000_000_000_000)
+          yield* TestClock.adjust(Duration.infinity)
+          const again = yield* sm.increment(sid("s2"), tool("exec"))
+          expect([again.totalCalls, epoch(again, "lastAccessedAt")]).toEqual([2, 8_640_000_000_000_000])
+          expect((yield* sm.stats).expired).toBe(1)
+        })
+      )
+    )
+
+    it.effect("a clock that reads no number at all does not move the manager's time", () =>
+      withManager({ ttl: ms(1_000) })((sm) =>
+        Effect.gen(function* () {
+          yield* TestClock.setTime(5_000)
+          yield* sm.increment(sid("s1"), tool("exec"))
+          yield* TestClock.setTime(Number.NaN)
+          const state = yield* sm.increment(sid("s1"), tool("exec"))
+          expect([state.totalCalls, epoch(state, "lastAccessedAt")]).toEqual([2, 5_000])
+        })
+      )
+    )
+
     it.effect("a clock stepped back keeps the access order", () =>
       withManager({ maxSessions: 2, maxParkedBytes: 0 })((sm) =>
         Effect.gen(function* () {

@@ -169,10 +169,27 @@ export const make = <E, R>(
   })
 
 /**
- * The clock's reading in whole milliseconds, the precision of the snapshots' DateTime. Effect's
- * default clock gives monotonic nanoseconds.
+ * The clock's reading in whole milliseconds, the precision of the snapshots' DateTime, within
+ * the range of valid dates (±8.64e15 ms): a clock past the largest date reads as that date, so
+ * every session expires as time says it should and no operation dies on an invalid date. A
+ * reading that is not a number at all reads as the earliest date, which the manager's "time
+ * never goes backwards" turns into no move at all.
  */
-export const millis = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
+export const millis = (clock: Clock.Clock): number => {
+  let reading: number
+  try {
+    // Effect's default clock gives monotonic nanoseconds; a TestClock set to an infinite or
+    // undefined time cannot turn it into a bigint, and then its milliseconds are read instead.
+    reading = Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
+  } catch {
+    reading = clock.unsafeCurrentTimeMillis()
+  }
+  if (Number.isNaN(reading)) return -MAX_DATE_MILLIS
+  return Math.max(-MAX_DATE_MILLIS, Math.min(MAX_DATE_MILLIS, Math.floor(reading)))
+}
+
+/** The largest valid date, in milliseconds since the epoch (and its negative, the smallest). */
+export const MAX_DATE_MILLIS = 8_640_000_000_000_000
 
 const idOf = (operation: Operation): SessionId | undefined => ("id" in operation ? operation.id : undefined)
 
