@@ -48,7 +48,19 @@ export class SessionTaintsCleared extends Schema.TaggedClass<SessionTaintsCleare
   common
 ) {}
 
-/** A lifecycle event of a session, tagged by `_tag`; `at` is the manager's time of the event. */
+/**
+ * The shared store lost its state (it was flushed, or restarted without persistence, or
+ * replaced by an empty replica), noticed by this replica at `at` (its Effect clock). It names no
+ * session: every session's taints and counts are gone. See `onStoreLoss` of the Redis layer.
+ */
+export class SessionStoreLost extends Schema.TaggedClass<SessionStoreLost>()("StoreLost", {
+  at: Schema.DateTimeUtc
+}) {}
+
+/**
+ * A lifecycle event, tagged by `_tag`; `at` is the manager's time of the event. Every event but
+ * `StoreLost` concerns one session, named by `sessionId`.
+ */
 export const SessionEvent = Schema.Union(
   SessionCreated,
   SessionEvicted,
@@ -57,7 +69,8 @@ export const SessionEvent = Schema.Union(
   SessionExpired,
   SessionRemoved,
   SessionTainted,
-  SessionTaintsCleared
+  SessionTaintsCleared,
+  SessionStoreLost
 )
 
 /** One lifecycle event. */

@@ -25,7 +25,7 @@ export type MakeRequirements<O> = "sweepInterval" extends keyof O
 const inMemory = (options: SessionManagerOptions): Effect.Effect<SessionManagerService, never, Scope.Scope> =>
   Effect.flatMap(
     Either.match(Options.decode(options), { onLeft: Effect.dieMessage, onRight: Effect.succeed }),
-    (resolved) => Service.make(resolved, (report) => Memory.make(resolved.table, report))
+    (resolved) => Service.make(resolved, (reporter) => Memory.make(resolved.table, reporter.lifecycle))
   )
 
 /**
@@ -75,7 +75,7 @@ export class SessionManager extends Context.Tag("policyshield/SessionManager")<
     Layer.scoped(
       SessionManager,
       Effect.flatMap(Options.fromConfig(config, Options.decode), (resolved) =>
-        Service.make(resolved, (report) => Memory.make(resolved.table, report))
+        Service.make(resolved, (reporter) => Memory.make(resolved.table, reporter.lifecycle))
       )
     )
 

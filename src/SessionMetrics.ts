@@ -47,3 +47,9 @@ export const taintsAdded = Metric.counter("policyshield_taints_added_total", {
 export const liveSessions = Metric.gauge("policyshield_sessions_live", {
   description: "Sessions held by the session managers of this process"
 })
+
+/** Losses of a shared store's state noticed by this process (see `onStoreLoss`). */
+export const storeLosses = Metric.counter("policyshield_store_losses_total", {
+  description: "Losses of the shared session store's state noticed by this process",
+  incremental: true
+})

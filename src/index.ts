@@ -9,6 +9,7 @@ export {
   SessionParked,
   SessionRemoved,
   SessionResumed,
+  SessionStoreLost,
   SessionTainted,
   SessionTaintsCleared
 } from "./SessionEvent.js"

@@ -51,4 +51,4 @@ export const layerRedisConfig = (
   Layer.scoped(SessionManager, Effect.flatMap(Options.fromConfig(config, Options.decodeRedis), inRedis))
 
 const inRedis = (resolved: Options.ResolvedRedis) =>
-  Service.make(resolved, (report) => RedisStore.make(resolved, report))
+  Service.make(resolved, (reporter) => RedisStore.make(resolved, reporter))

@@ -283,7 +283,7 @@ describe("SessionManager metrics", () => {
 })
 
 const tags = (events: Iterable<SessionEvent>) =>
-  [...events].map((e) => `${e._tag}:${e.sessionId}${"pii" in e ? `:${e.pii}` : ""}`)
+  [...events].map((e) => `${e._tag}:${"sessionId" in e ? e.sessionId : ""}${"pii" in e ? `:${e.pii}` : ""}`)
 
 describe("SessionManager events", () => {
   it.scoped("arrive in the order of the operations, each with its session id and time", () =>
@@ -342,8 +342,9 @@ describe("SessionManager events", () => {
           ).pipe(Effect.withMaxOpsBeforeYield(40))
           const byFiber = new Map<string, Array<string>>()
           for (const event of yield* Queue.takeAll(queue)) {
-            const fiber = event.sessionId.split("-")[0]!
-            byFiber.set(fiber, [...(byFiber.get(fiber) ?? []), `${event._tag}:${event.sessionId}`])
+            const id = "sessionId" in event ? event.sessionId : ""
+            const fiber = id.split("-")[0]!
+            byFiber.set(fiber, [...(byFiber.get(fiber) ?? []), `${event._tag}:${id}`])
           }
           expect(byFiber.size).toBe(200)
           for (const [fiber, events] of byFiber) {
@@ -418,7 +419,7 @@ describe("SessionManager events", () => {
             yield* SessionManager.followEvents((event) =>
               Effect.zipRight(
                 TestClock.adjust("1 second"),
-                Effect.sync(() => seen.push(`${event._tag}:${event.sessionId}`))
+                Effect.sync(() => seen.push(`${event._tag}:${"sessionId" in event ? event.sessionId : ""}`))
               )
             )
             for (const id of ["a", "b", "c", "d"]) yield* sm.getOrCreate(sid(id))

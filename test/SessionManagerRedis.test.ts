@@ -6,7 +6,7 @@ import { Buffer } from "node:buffer"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Either, Layer, Option, Queue, Schema } from "effect"
+import { ConfigProvider, Duration, Effect, Either, Layer, Option, Queue, Schema, TestClock } from "effect"
 import { Redis } from "ioredis"
 import {
   PIIDetector,
@@ -179,7 +179,7 @@ describe.runIf(runRedisTests)("Redis layer, beyond the contract", () => {
         yield* sm.getOrCreate(sid("b"))
         yield* sm.getOrCreate(sid("c"))
         const events = yield* Queue.takeAll(queue)
-        expect([...events].map((e) => `${e._tag}:${e.sessionId}`)).toEqual([
+        expect([...events].map((e) => `${e._tag}:${"sessionId" in e ? e.sessionId : ""}`)).toEqual([
           "Created:a",
           "Tainted:a",
           "Created:b",
@@ -198,8 +198,15 @@ describe.runIf(runRedisTests)("Redis layer, when Redis goes away", () => {
     Effect.gen(function* () {
       const policy = yield* ShieldPolicy.fromObject({ shield_name: "outage", default_verdict: "allow" })
       const layer = ShieldEngine.layer(policy).pipe(
+        // "accept": this test is about the connection coming back; the empty store it comes
+        // back to is the subject of "when Redis loses its data".
         Layer.provideMerge(
-          layerRedis({ url: server().url, keyPrefix: "outage", commandTimeout: "500 millis" })
+          layerRedis({
+            url: server().url,
+            keyPrefix: "outage",
+            commandTimeout: "500 millis",
+            onStoreLoss: "accept"
+          })
         ),
         Layer.provide(PIIDetector.Default)
       )
@@ -216,7 +223,15 @@ describe.runIf(runRedisTests)("Redis layer, when Redis goes away", () => {
         ])
         for (const result of failures as ReadonlyArray<Either.Either<unknown, unknown>>) {
           expect(Either.isLeft(result)).toBe(true)
-          if (Either.isLeft(result)) expect(result.left).toBeInstanceOf(SessionStoreUnavailable)
+          if (Either.isLeft(result)) {
+            expect(result.left).toBeInstanceOf(SessionStoreUnavailable)
+            // Where, and what: never a bare "Connection is closed".
+            expect((result.left as SessionStoreUnavailable).message).toMatch(
+              new RegExp(
+                `^Redis at 127\\.0\\.0\\.1:${server().port}: (connection refused|connection reset|the connection is closed)`
+              )
+            )
+          }
         }
         const verdict = yield* engine.check({ sessionId: "s1", tool: "web_fetch", args: {} })
         expect([verdict.decision, verdict.ruleId]).toEqual(["BLOCK", "__session_store__"])
@@ -239,14 +254,154 @@ describe.runIf(runRedisTests)("Redis layer, when Redis goes away", () => {
   )
 })
 
+describe.runIf(runRedisTests)("Redis layer, when Redis loses its data", () => {
+  const server = useRedisServer()
+  let prefixes = 0
+
+  const policy = Effect.runSync(
+    ShieldPolicy.fromObject({
+      shield_name: "loss",
+      version: 1,
+      taint_chain: { enabled: true, outgoing_tools: ["send_message"] }
+    })
+  )
+  /**
+   * One replica: its own connection and engine on the shared prefix, with client time (so
+   * TestClock drives it), built in the test's scope; the Context to provide to what it runs.
+   */
+  const replica = (keyPrefix: string, options: Partial<SessionManagerRedisOptions> = {}) =>
+    Layer.build(
+      ShieldEngine.layer(policy).pipe(
+        Layer.provideMerge(
+          layerRedis({
+            url: server().url,
+            keyPrefix,
+            clock: "client",
+            ttl: "10 minutes",
+            commandTimeout: "1 second",
+            ...options
+          })
+        ),
+        Layer.provide(PIIDetector.Default)
+      )
+    )
+  const realSleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+  /** A check, retried (in real time) while the connection is still coming back. */
+  const check = (sessionId: string, tool: string) =>
+    Effect.gen(function* () {
+      const engine = yield* ShieldEngine
+      for (let attempt = 0; ; attempt++) {
+        const verdict = yield* engine.check({ sessionId, tool, args: {} })
+        const reconnecting =
+          verdict.ruleId === "__session_store__" && !verdict.message.includes("lost its state")
+        if (!reconnecting || attempt >= 100) return verdict
+        yield* realSleep(100)
+      }
+    })
+
+  for (const [how, lose] of [
+    [
+      "a restart without persistence",
+      () =>
+        Effect.promise(() =>
+          server()
+            .stop()
+            .then(() => server().start())
+        )
+    ],
+    [
+      "FLUSHALL",
+      () =>
+        Effect.promise(async () => {
+          const raw = new Redis(server().url)
+          await raw.flushall()
+          await raw.quit()
+        })
+    ]
+  ] as const) {
+    it.scoped(`after ${how}, an outgoing call of a tainted session is BLOCKed on every replica`, () =>
+      Effect.gen(function* () {
+        const prefix = `loss-${++prefixes}`
+        const a = yield* replica(prefix)
+        const b = yield* replica(prefix)
+        const accepting = yield* replica(prefix, { onStoreLoss: "accept" })
+        const events = yield* Effect.provide(
+          Effect.flatMap(SessionManager, (sm) => sm.subscribe),
+          a
+        )
+        yield* Effect.provide(
+          Effect.flatMap(ShieldEngine, (engine) =>
+            engine.check({ sessionId: "s1", tool: "read_file", args: { text: "jane@example.org" } })
+          ),
+          a
+        )
+        for (const on of [a, b, accepting]) {
+          expect((yield* Effect.provide(check("s1", "send_message"), on)).ruleId).toBe("__pii_taint__")
+        }
+
+        yield* lose()
+
+        for (const on of [a, b]) {
+          const verdict = yield* Effect.provide(check("s1", "send_message"), on)
+          expect([verdict.decision, verdict.ruleId]).toEqual(["BLOCK", "__session_store__"])
+          expect(verdict.message).toContain("lost its state")
+          expect(verdict.message).toContain('onStoreLoss: "failClosed"')
+        }
+        // Every operation fails closed, not only the engine's.
+        const error = yield* Effect.provide(Effect.flip(Effect.flatMap(SessionManager, (sm) => sm.stats)), b)
+        expect(error.message).toContain("lost its state")
+        const lost = [...(yield* Queue.takeAll(events))].filter((e) => e._tag === "StoreLost")
+        expect(lost).toHaveLength(1)
+
+        // "accept" starts afresh at once: the taint is gone, the call is allowed.
+        const accepted = yield* Effect.provide(check("s1", "send_message"), accepting)
+        expect([accepted.decision, accepted.ruleId]).toEqual(["ALLOW", null])
+
+        // One TTL after the loss was noticed, the failing-closed replicas serve again.
+        yield* TestClock.adjust("10 minutes")
+        expect((yield* Effect.provide(check("s1", "send_message"), a)).decision).toBe("BLOCK")
+        yield* TestClock.adjust("1 millis")
+        for (const on of [a, b]) {
+          expect((yield* Effect.provide(check("s2", "send_message"), on)).decision).toBe("ALLOW")
+        }
+      })
+    )
+  }
+
+  it.scoped("a replica told the store's epoch notices a loss that happened before it started", () =>
+    Effect.gen(function* () {
+      const prefix = `loss-${++prefixes}`
+      const first = yield* replica(prefix)
+      yield* Effect.provide(
+        Effect.flatMap(SessionManager, (sm) => sm.addTaint(sid("s1"), "EMAIL")),
+        first
+      )
+      const raw = new Redis(server().url)
+      const epoch = yield* Effect.promise(() => raw.hget(`{${prefix}}:meta`, "epoch"))
+      expect(epoch).toMatch(/^[0-9a-f-]{36}$/)
+      yield* Effect.promise(() => raw.flushall())
+      yield* Effect.promise(() => raw.quit())
+      const told = yield* replica(prefix, { expectedEpoch: epoch! })
+      const verdict = yield* Effect.provide(check("s1", "send_message"), told)
+      expect([verdict.ruleId, verdict.message.includes("lost its state")]).toEqual([
+        "__session_store__",
+        true
+      ])
+      // Not told, a new replica cannot tell a flushed store from a new one.
+      const untold = yield* replica(prefix)
+      expect((yield* Effect.provide(check("s1", "send_message"), untold)).decision).toBe("ALLOW")
+    })
+  )
+})
+
 describe.runIf(runRedisTests)("Redis layer, several replicas", () => {
   const server = useRedisServer()
 
   const replica = fileURLToPath(new URL("./support/redisReplica.ts", import.meta.url))
-  const runReplicas = (prefix: string, mode: string, count: number, limit: number) =>
+  const runReplicas = (prefix: string, mode: string, count: number, limit: number, replicas = 4) =>
     Promise.all(
       Array.from(
-        { length: 4 },
+        { length: replicas },
         () =>
           new Promise<number>((resolve, reject) => {
             const child = spawn(
@@ -288,6 +443,18 @@ describe.runIf(runRedisTests)("Redis layer, several replicas", () => {
       expect(state.totalCalls).toBe(2000)
       expect(state.toolCount(tool("web_fetch"))).toBe(2000)
     })
+  )
+
+  it.live(
+    "6 processes × 300 concurrent checks on one session below its limit: all allowed, counts exact",
+    () =>
+      Effect.gen(function* () {
+        const allowed = yield* Effect.promise(() => runReplicas("replicas-burst", "burst", 300, 100_000, 6))
+        expect(allowed).toEqual([300, 300, 300, 300, 300, 300])
+        const state = yield* finalState("replicas-burst")
+        expect(state.toolCount(tool("web_fetch"))).toBe(1800)
+        expect(state.totalCalls).toBe(1800)
+      })
   )
 
   it.live("4 processes deciding against one limit: exactly the limit is allowed in total", () =>

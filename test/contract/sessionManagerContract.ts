@@ -638,7 +638,9 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
           yield* TestClock.adjust(ms(6))
           const events = yield* sm.subscribe
           yield* sm.decideAndRecord(sid("d"), tool("exec"), underLimit(1, tool("exec")))
-          const tags = [...(yield* Queue.takeAll(events))].map((e) => `${e._tag}:${e.sessionId}`)
+          const tags = [...(yield* Queue.takeAll(events))].map(
+            (e) => `${e._tag}:${"sessionId" in e ? e.sessionId : ""}`
+          )
           expect(tags).toEqual(["Expired:a", "Expired:b", "Created:d"])
         }).pipe(Effect.scoped)
       )
@@ -887,7 +889,9 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
           const resumed = yield* sm.increment(sid("a"), tool("exec"))
           expect([epoch(resumed, "createdAt"), epoch(resumed, "lastAccessedAt")]).toEqual([0, 10])
           expect(resumed.toolCount(tool("exec"))).toBe(2)
-          const tags = [...(yield* Queue.takeAll(events))].map((e) => `${e._tag}:${e.sessionId}`)
+          const tags = [...(yield* Queue.takeAll(events))].map(
+            (e) => `${e._tag}:${"sessionId" in e ? e.sessionId : ""}`
+          )
           expect(tags).toEqual(["Created:a", "Parked:a", "Created:b", "Parked:b", "Resumed:a"])
           const stats = yield* sm.stats
           expect([stats.activeSessions, stats.parkedSessions, stats.parked]).toEqual([1, 1, 2])
@@ -956,7 +960,7 @@ export const sessionManagerContract = (name: string, makeLayer: MakeLayer) => {
           const tags = [...(yield* Queue.takeAll(events))].map((e) =>
             e._tag === "Evicted" || e._tag === "Parked"
               ? `${e._tag}:${e.sessionId}:${e.tainted}`
-              : `${e._tag}:${e.sessionId}`
+              : `${e._tag}:${"sessionId" in e ? e.sessionId : ""}`
           )
           expect(tags.filter((t) => t.startsWith("Evicted") || t.startsWith("Parked"))).toEqual([
             "Parked:t1:true",

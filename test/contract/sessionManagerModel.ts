@@ -44,6 +44,8 @@ const eventOf = (event: SessionEvent): ModelEvent => {
       return { _tag: event._tag, sessionId: event.sessionId, tainted: event.tainted }
     case "Tainted":
       return { _tag: "Tainted", sessionId: event.sessionId, pii: event.pii }
+    case "StoreLost":
+      throw new Error("no store loss in a model run")
     default:
       return { _tag: event._tag, sessionId: event.sessionId }
   }

@@ -23,6 +23,7 @@ import {
   SessionParked,
   SessionRemoved,
   SessionResumed,
+  SessionStoreLost,
   SessionTainted,
   SessionTaintsCleared
 } from "../../SessionEvent.js"
@@ -86,6 +87,8 @@ export interface Observer {
    * Warnings wait for `flush`.
    */
   readonly lifecycle: (events: ReadonlyArray<Lifecycle>, nowMillis: number) => void
+  /** Publishes that the shared store lost its state, noticed at `nowMillis`, and counts it. */
+  readonly storeLost: (nowMillis: number) => void
   readonly callRecorded: () => void
   readonly rejected: (reason: "sessions" | "tools") => void
   /** Whether `flush` has anything to do. */
@@ -191,6 +194,14 @@ export const make = (options: ObserveOptions): Effect.Effect<Observer> =>
         // Published now, not queued: a sliding PubSub never suspends a publisher, so this
         // completes synchronously, and a subscriber that is full loses its oldest events.
         if (events.length > 0) Effect.runSync(PubSub.publishAll(pubsub, events))
+      },
+      storeLost: (nowMillis) => {
+        if (options.metrics) Metrics.storeLosses.unsafeUpdate(1, [])
+        if (subscribers > 0) {
+          Effect.runSync(
+            PubSub.publish(pubsub, new SessionStoreLost({ at: DateTime.unsafeMake(nowMillis) }, true))
+          )
+        }
       },
       callRecorded: () => {
         if (options.metrics) Metrics.toolCallsRecorded.unsafeUpdate(1, [])

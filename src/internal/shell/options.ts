@@ -49,6 +49,23 @@ export interface RedisSessionOptions extends SessionOptions {
   readonly clock?: "server" | "client" | undefined
   /** How long one command may take before it fails (default 2 seconds). */
   readonly commandTimeout?: Duration.DurationInput | undefined
+  /**
+   * What to do when the store has lost its state (flushed, or restarted without persistence):
+   * `"failClosed"` (default) fails every operation for one TTL after the loss is noticed, so
+   * that no washed taint or reset limit is trusted; `"accept"` starts afresh at once.
+   */
+  readonly onStoreLoss?: "failClosed" | "accept" | undefined
+  /**
+   * The store's epoch this replica expects (from `HGET "{keyPrefix}:meta" epoch`): a replica
+   * started after a loss notices it only when told what the store was. Default: none, and the
+   * replica takes the store as it finds it at first use.
+   */
+  readonly expectedEpoch?: string | undefined
+  /**
+   * How long decide-and-record keeps retrying while other replicas keep changing the same
+   * session, with backoff and jitter, before it fails (default 10 seconds).
+   */
+  readonly contentionTimeout?: Duration.DurationInput | undefined
 }
 
 /** Options checked and resolved. */
@@ -64,6 +81,9 @@ export interface ResolvedRedis extends Resolved {
   readonly keyPrefix: string
   readonly clock: "server" | "client"
   readonly commandTimeoutMillis: number
+  readonly onStoreLoss: "failClosed" | "accept"
+  readonly expectedEpoch: string | undefined
+  readonly contentionTimeoutMillis: number
 }
 
 /** The options checked and resolved, or a message naming the first invalid option. */
@@ -114,7 +134,22 @@ export const decodeRedis = (options: RedisSessionOptions): Either.Either<Resolve
       fields.interval,
       problems
     )
-    if (problems.length > 0 || url === undefined || timeout === undefined) {
+    const onStoreLoss = check(
+      "onStoreLoss",
+      options.onStoreLoss,
+      "failClosed" as const,
+      fields.onStoreLoss,
+      problems
+    )
+    const expectedEpoch = check("expectedEpoch", options.expectedEpoch, undefined, fields.epoch, problems)
+    const contention = check(
+      "contentionTimeout",
+      options.contentionTimeout,
+      Duration.seconds(10),
+      fields.interval,
+      problems
+    )
+    if (problems.length > 0 || url === undefined || timeout === undefined || contention === undefined) {
       return Either.left(problems[0] ?? 'SessionManager option "url" is required')
     }
     return Either.right({
@@ -122,7 +157,10 @@ export const decodeRedis = (options: RedisSessionOptions): Either.Either<Resolve
       url,
       keyPrefix,
       clock,
-      commandTimeoutMillis: Duration.toMillis(timeout)
+      commandTimeoutMillis: Duration.toMillis(timeout),
+      onStoreLoss,
+      expectedEpoch,
+      contentionTimeoutMillis: Duration.toMillis(contention)
     })
   })
 
@@ -217,7 +255,17 @@ const fields = {
     expected: '"server" or "client"',
     check: (c) => (c === "server" || c === "client" ? c : undefined),
     read: asText
-  } satisfies Field<"server" | "client">
+  } satisfies Field<"server" | "client">,
+  onStoreLoss: {
+    expected: '"failClosed" or "accept"',
+    check: (c) => (c === "failClosed" || c === "accept" ? c : undefined),
+    read: asText
+  } satisfies Field<"failClosed" | "accept">,
+  epoch: {
+    expected: "a non-empty string of letters, digits and dashes",
+    check: (e) => (typeof e === "string" && /^[A-Za-z0-9-]{1,64}$/.test(e) ? e : undefined),
+    read: asText
+  } satisfies Field<string>
 }
 
 const show = (value: unknown): string =>
@@ -268,7 +316,9 @@ export const variables = {
   sweepInterval: "POLICYSHIELD_SWEEP_INTERVAL",
   maxParkedBytes: "POLICYSHIELD_MAX_PARKED_BYTES",
   url: "POLICYSHIELD_REDIS_URL",
-  keyPrefix: "POLICYSHIELD_REDIS_KEY_PREFIX"
+  keyPrefix: "POLICYSHIELD_REDIS_KEY_PREFIX",
+  onStoreLoss: "POLICYSHIELD_REDIS_ON_STORE_LOSS",
+  expectedEpoch: "POLICYSHIELD_REDIS_EXPECTED_EPOCH"
 } as const
 
 /**
@@ -288,5 +338,7 @@ export const config: Config.Config.Wrap<SessionOptions> = {
 export const redisConfig: Config.Config.Wrap<RedisSessionOptions> = {
   ...config,
   url: Config.string(variables.url).pipe(Config.mapOrFail((text) => fromText(fields.url, text))),
-  keyPrefix: fromVariable(variables.keyPrefix, fields.keyPrefix)
+  keyPrefix: fromVariable(variables.keyPrefix, fields.keyPrefix),
+  onStoreLoss: fromVariable(variables.onStoreLoss, fields.onStoreLoss),
+  expectedEpoch: fromVariable(variables.expectedEpoch, fields.epoch)
 }

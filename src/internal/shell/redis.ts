@@ -5,7 +5,8 @@
  * check. Nothing here knows one operation from another but that one.
  */
 import { Buffer } from "node:buffer"
-import { DateTime, Effect, Either, type Scope } from "effect"
+import { randomUUID } from "node:crypto"
+import { Clock, DateTime, Duration, Effect, Either, Random, type Scope } from "effect"
 import { Redis } from "ioredis"
 import type { PIIType } from "../../PIIType.js"
 import { SessionStoreUnavailable } from "../../SessionError.js"
@@ -15,20 +16,21 @@ import * as Table from "../core/sessionTable.js"
 import * as ToolCounts from "../core/toolCounts.js"
 import type { ResolvedRedis } from "./options.js"
 import { SCRIPT, SCRIPT_KEYS } from "./redisScript.js"
-import { millis, type Report, type SessionStore } from "./service.js"
-
-/** How often decide-and-record retries when other replicas keep changing the session. */
-const MAX_DECIDE_ATTEMPTS = 64
+import { millis, type Reporter, type SessionStore } from "./service.js"
 
 /**
- * A store in the Redis at `resolved.url`: connects and pings (failing with
- * SessionStoreUnavailable when Redis cannot be reached) and disconnects when the scope closes.
+ * A store in the Redis at `resolved.url`: connects, pings and reads the store's identity
+ * (failing with SessionStoreUnavailable when Redis cannot be reached), and disconnects when the
+ * scope closes.
  */
 export const make = (
   resolved: ResolvedRedis,
-  report: Report
+  reporter: Reporter
 ): Effect.Effect<SessionStore, SessionStoreUnavailable, Scope.Scope> =>
-  Effect.map(connect(resolved), (client): SessionStore => {
+  Effect.gen(function* () {
+    const where = placeOf(resolved.url)
+    const connection = yield* connect(resolved, where)
+    const { client } = connection
     const { table: config } = resolved
     const tag = `{${resolved.keyPrefix}}`
     const keys = [`${tag}:meta`, `${tag}:idx:u`, `${tag}:idx:t`, `${tag}:idx:pu`, `${tag}:idx:pt`] as const
@@ -36,39 +38,108 @@ export const make = (
     const ttl = Number.isFinite(config.ttlMillis) ? config.ttlMillis : -1
     const protect = config.protectTainted ? "1" : "0"
 
-    /** One atomic step on the server: the script, for one session or for the whole table. */
+    const unavailable = (operation: string, cause: unknown) =>
+      new SessionStoreUnavailable({
+        operation,
+        message: `Redis at ${where}: ${explain(cause, connection.lastError, resolved.commandTimeoutMillis)}`,
+        cause
+      })
+
+    // What this replica knows of the store's identity (its epoch), and when it noticed that the
+    // store lost its state, if it is failing closed because of it.
+    const identity = {
+      known: resolved.expectedEpoch ?? "",
+      lostAt: undefined as number | undefined,
+      reported: undefined as string | undefined
+    }
+
+    const lost = (operation: string, lostAt: number) =>
+      new SessionStoreUnavailable({
+        operation,
+        message:
+          `Redis at ${where} lost its state (noticed at ${iso(lostAt)}): every session's taints and counts are ` +
+          (Number.isFinite(config.ttlMillis)
+            ? `gone, so operations fail closed until ${iso(lostAt + config.ttlMillis)}, one TTL later`
+            : "gone, and sessions never expire (ttl is infinite), so operations fail closed until the layer is rebuilt") +
+          ' (onStoreLoss: "failClosed")'
+      })
+
+    /** The script, once, as this replica's identity stands. */
+    const send = (
+      nowMillis: number,
+      op: string,
+      id: SessionId | undefined,
+      args: ReadonlyArray<string | number>,
+      adopt: boolean
+    ) => {
+      const member = id === undefined ? "" : encodeId(id)
+      const known = identity.known
+      return Effect.tryPromise({
+        try: () =>
+          client.policyshieldSession(
+            ...keys,
+            id === undefined ? keys[0] : sessionPrefix + member,
+            sessionPrefix,
+            resolved.clock === "client" ? String(nowMillis) : "",
+            ttl,
+            config.maxSessions,
+            protect,
+            config.maxToolsPerSession,
+            config.maxParkedBytes,
+            known,
+            randomUUID(),
+            adopt ? "1" : "0",
+            member,
+            op,
+            ...args
+          ),
+        catch: (cause) => unavailable(op, cause)
+      }).pipe(
+        Effect.flatMap((raw) => Either.mapLeft(parseReply(raw), (cause) => unavailable(op, cause))),
+        Effect.map((reply) => ({ reply, known }))
+      )
+    }
+
+    /**
+     * One atomic step on the server: the script, for one session or for the whole table. A
+     * store that lost its state is noticed here: the loss is reported once, then every call
+     * fails closed for one TTL (or, with onStoreLoss "accept", the store is adopted at once).
+     */
     const call = (
       op: string,
       id: SessionId | undefined,
       args: ReadonlyArray<string | number>
     ): Effect.Effect<Reply, SessionStoreUnavailable> =>
       Effect.clockWith((clock) => {
-        const member = id === undefined ? "" : encodeId(id)
-        const now = resolved.clock === "client" ? String(millis(clock)) : ""
-        return Effect.tryPromise({
-          try: () =>
-            client.policyshieldSession(
-              ...keys,
-              id === undefined ? keys[0] : sessionPrefix + member,
-              sessionPrefix,
-              now,
-              ttl,
-              config.maxSessions,
-              protect,
-              config.maxToolsPerSession,
-              config.maxParkedBytes,
-              member,
-              op,
-              ...args
-            ),
-          catch: (cause) => unavailable(op, cause)
+        const nowMillis = millis(clock)
+        const { lostAt } = identity
+        if (lostAt !== undefined && !(nowMillis - lostAt > config.ttlMillis))
+          return Effect.fail(lost(op, lostAt))
+        const adopting = lostAt !== undefined
+        return Effect.flatMap(send(nowMillis, op, id, args, adopting), ({ reply, known }) => {
+          if (reply.kind !== "lost") return Effect.succeed(settled(reply, adopting))
+          if (identity.reported !== known) {
+            identity.reported = known
+            reporter.storeLost(nowMillis)
+          }
+          if (resolved.onStoreLoss === "accept") {
+            return Effect.map(send(nowMillis, op, id, args, true), (again) => settled(again.reply, true))
+          }
+          identity.lostAt ??= nowMillis
+          return Effect.fail(lost(op, identity.lostAt))
         })
       }).pipe(
-        Effect.flatMap((raw) => parseReply(op, raw)),
         Effect.tap((reply) => {
-          if (reply.events.length > 0) report(lifecycleOf(reply.events), reply.now)
+          if (reply.events.length > 0) reporter.lifecycle(lifecycleOf(reply.events), reply.now)
         })
       )
+
+    /** A reply of the store as this replica now knows it. */
+    const settled = (reply: Reply, adopted: boolean): Reply => {
+      identity.known = reply.epoch
+      if (adopted) identity.lostAt = undefined
+      return reply
+    }
 
     /** The result of one operation, from the reply's kind; the same shapes the core returns. */
     const resultOf = (
@@ -140,16 +211,17 @@ export const make = (
      * Decide-and-record: the session as it is (without touching or creating it; a missing one
      * is a fresh record), the caller's decision on it, and a commit that applies only while the
      * session is still the version decided on. Calls on one session from this replica take
-     * turns, so they never conflict with each other; a conflict then means another replica
-     * changed the session, and some replica made progress, so a bounded number of attempts is
-     * enough.
+     * turns, so they never conflict with each other; a conflict means another replica changed
+     * the session in between, and then the call decides again after a short, growing, random
+     * pause, until the contention timeout has passed: never after a fixed number of attempts.
      */
     const decideAndRecord = (operation: Extract<Table.Operation, { readonly _tag: "decideAndRecord" }>) =>
       oneAtATime(
         operation.id,
         Effect.gen(function* () {
           const { id, tool } = operation
-          for (let attempt = 0; attempt < MAX_DECIDE_ATTEMPTS; attempt++) {
+          const started = yield* Clock.currentTimeMillis
+          for (let pause = 1; ; pause = Math.min(pause * 2, 100)) {
             const peek = yield* call("peek", id, [])
             const before =
               peek.kind === "record"
@@ -157,26 +229,37 @@ export const make = (
                 : { record: Table.fresh(id, DateTime.unsafeMake(peek.now)), version: "" }
             const decision = operation.decide(before.record)
             const reply = yield* call("decide", id, [tool, before.version, decision.record ? "1" : "0"])
-            if (reply.kind === "conflict") continue
-            const outcome = (yield* resultOf("decide", id, reply)) as Table.Touched
-            if (outcome._tag === "Refused") return outcome
-            return {
-              _tag: "Decided",
-              value: decision.value,
-              recorded: decision.record,
-              record: outcome.record
-            } satisfies Table.Decided
+            if (reply.kind !== "conflict") {
+              const outcome = (yield* resultOf("decide", id, reply)) as Table.Touched
+              if (outcome._tag === "Refused") return outcome
+              return {
+                _tag: "Decided",
+                value: decision.value,
+                recorded: decision.record,
+                record: outcome.record
+              } satisfies Table.Decided
+            }
+            if ((yield* Clock.currentTimeMillis) - started >= resolved.contentionTimeoutMillis) {
+              return yield* Effect.fail(
+                new SessionStoreUnavailable({
+                  operation: "decideAndRecord",
+                  message:
+                    `other replicas kept changing the session for ${resolved.contentionTimeoutMillis} ms ` +
+                    "(contentionTimeout) while this call tried to decide on it"
+                })
+              )
+            }
+            yield* Effect.sleep(Duration.millis(pause * (0.5 + (yield* Random.next) / 2)))
           }
-          return yield* Effect.fail(
-            new SessionStoreUnavailable({
-              operation: "decideAndRecord",
-              message: `other replicas kept changing the session through ${MAX_DECIDE_ATTEMPTS} attempts to decide on it`
-            })
-          )
         })
       )
 
     const oneAtATime = makeTurns()
+
+    // The store's identity is read (or, on first use, written) now, so that a replica told an
+    // expected epoch notices a loss before it serves anything.
+    const first = yield* Effect.either(call("epoch", undefined, []))
+    if (Either.isLeft(first) && identity.lostAt === undefined) return yield* Effect.fail(first.left)
 
     return {
       apply: <O extends Table.Operation>(operation: O) => {
@@ -190,7 +273,7 @@ export const make = (
           resultOf(operation._tag, id, reply)
         ) as Effect.Effect<Table.Result<O>, SessionStoreUnavailable>
       }
-    }
+    } satisfies SessionStore
   })
 
 /** The client with the script defined as a command (EVALSHA, and EVAL again on NOSCRIPT). */
@@ -198,11 +281,12 @@ type ScriptedClient = Redis & {
   policyshieldSession(...args: ReadonlyArray<string | number>): Promise<unknown>
 }
 
-/** The reply of the script: what kind of result it holds, lifecycle events, its time, the rest. */
+/** The reply of the script: what kind of result it holds, lifecycle events, its time, the store's epoch, the rest. */
 interface Reply {
   readonly kind: string
   readonly events: ReadonlyArray<string>
   readonly now: number
+  readonly epoch: string
   readonly rest: ReadonlyArray<unknown>
 }
 
@@ -222,21 +306,61 @@ const encodeId = (id: SessionId): string => Buffer.from(id, "utf16le").toString(
 const decodeId = (member: string): SessionId =>
   Buffer.from(member, "base64url").toString("utf16le") as SessionId
 
-const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+/** Where Redis is, as `host:port`, for messages: never the URL, which may hold a password. */
+const placeOf = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    return `${parsed.hostname || "localhost"}:${parsed.port || "6379"}`
+  } catch {
+    return "the configured URL"
+  }
+}
 
-const unavailable = (operation: string, cause: unknown) =>
-  new SessionStoreUnavailable({ operation, message: `Redis: ${describe(cause)}`, cause })
+const iso = (millis: number): string => DateTime.formatIso(DateTime.unsafeMake(millis))
 
-const parseReply = (operation: string, raw: unknown): Either.Either<Reply, SessionStoreUnavailable> => {
+/** What went wrong, in words: the connection's own error when a command only says it is closed. */
+const explain = (cause: unknown, connectionError: unknown, commandTimeoutMillis: number): string => {
+  const message = cause instanceof Error ? cause.message : String(cause)
+  if (/timed out/i.test(message)) return `no reply within ${commandTimeoutMillis} ms (commandTimeout)`
+  if (/Connection is closed|isn't writeable|enableOfflineQueue/i.test(message)) {
+    return connectionError === undefined
+      ? "the connection is closed"
+      : `${connectionProblem(connectionError)} (the connection is closed)`
+  }
+  return connectionProblem(cause)
+}
+
+const connectionProblem = (error: unknown): string => {
+  const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : ""
+  const problems: Record<string, string> = {
+    ECONNREFUSED: "connection refused",
+    ECONNRESET: "connection reset",
+    ETIMEDOUT: "connection timed out",
+    EHOSTUNREACH: "host unreachable",
+    ENETUNREACH: "network unreachable",
+    ENOTFOUND: "host not found",
+    EAI_AGAIN: "host not found"
+  }
+  return problems[code] ?? (error instanceof Error ? error.message : String(error))
+}
+
+const parseReply = (raw: unknown): Either.Either<Reply, Error> => {
   if (
     !Array.isArray(raw) ||
     typeof raw[0] !== "string" ||
     !Array.isArray(raw[1]) ||
-    typeof raw[2] !== "number"
+    typeof raw[2] !== "number" ||
+    typeof raw[3] !== "string"
   ) {
-    return Either.left(unavailable(operation, new Error(`unexpected reply ${JSON.stringify(raw)}`)))
+    return Either.left(new Error(`unexpected reply ${JSON.stringify(raw)}`))
   }
-  return Either.right({ kind: raw[0], events: raw[1] as Array<string>, now: raw[2], rest: raw.slice(3) })
+  return Either.right({
+    kind: raw[0],
+    events: raw[1] as Array<string>,
+    now: raw[2],
+    epoch: raw[3],
+    rest: raw.slice(4)
+  })
 }
 
 const lifecycleOf = (events: ReadonlyArray<string>): Array<Table.Lifecycle> => {
@@ -347,8 +471,9 @@ const makeTurns = () => {
 }
 
 const connect = (
-  resolved: ResolvedRedis
-): Effect.Effect<ScriptedClient, SessionStoreUnavailable, Scope.Scope> =>
+  resolved: ResolvedRedis,
+  where: string
+): Effect.Effect<Connection, SessionStoreUnavailable, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
@@ -363,22 +488,34 @@ const connect = (
           // Keep reconnecting in the background, so operations work again when Redis is back.
           retryStrategy: (attempt) => Math.min(attempt * 100, 2000)
         }) as ScriptedClient
-        // Connection errors reach the operations as SessionStoreUnavailable.
-        client.on("error", () => {})
+        const connection: Connection = { client, lastError: undefined }
+        // Connection errors reach the operations as SessionStoreUnavailable, named by the last
+        // one seen; a successful connection clears it.
+        client.on("error", (error: unknown) => {
+          connection.lastError = error
+        })
+        client.on("ready", () => {
+          connection.lastError = undefined
+        })
         try {
           await client.connect()
           await client.ping()
           client.defineCommand("policyshieldSession", { numberOfKeys: SCRIPT_KEYS, lua: SCRIPT })
           await client.script("LOAD", SCRIPT)
-          return client
+          return connection
         } catch (error) {
           client.disconnect()
           throw error
         }
       },
-      catch: (cause) => unavailable("connect", cause)
+      catch: (cause) =>
+        new SessionStoreUnavailable({
+          operation: "connect",
+          message: `Redis at ${where}: ${connectionProblem(cause)}`,
+          cause
+        })
     }),
-    (client) =>
+    ({ client }) =>
       Effect.promise(() =>
         client.quit().then(
           () => undefined,
@@ -386,3 +523,9 @@ const connect = (
         )
       )
   )
+
+/** The client, and the last connection error it reported (cleared when it is ready again). */
+interface Connection {
+  readonly client: ScriptedClient
+  lastError: unknown
+}

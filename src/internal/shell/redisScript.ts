@@ -9,7 +9,8 @@ import { RECORD_BYTES, TOOL_BYTES } from "../core/sessionTable.js"
  * contract and model-based tests run against both.
  *
  * Keys (all under one hash tag, so a manager's keys share a Cluster slot):
- *   KEYS[1] meta hash: hw (latest time seen), touch and ver (counters), calls (over live
+ *   KEYS[1] meta hash: epoch (the store's identity), hw (latest time seen), touch and ver
+ *           (counters), calls (over live
  *           sessions), evicted, expired, parked (counters), pb and ptb (bytes of the parked
  *           sessions, and of the tainted ones among them)
  *   KEYS[2], KEYS[3] sorted sets of live untainted and tainted sessions, scored by touch number
@@ -19,11 +20,14 @@ import { RECORD_BYTES, TOOL_BYTES } from "../core/sessionTable.js"
  *           "k:<tool>" counts
  * ARGV: 1 session key prefix, 2 client time in ms ("" for Redis TIME), 3 ttl in ms (-1 for
  * never), 4 maxSessions, 5 protectTainted ("1"/"0"), 6 maxToolsPerSession, 7 maxParkedBytes,
- * 8 the session's member (encoded id), 9 the operation (the core's name for it), 10 and on its
- * arguments.
+ * 8 the store's epoch this replica has seen ("" for none), 9 a new epoch to write if the store
+ * has none, 10 "1" to adopt the store as it is, 11 the session's member (encoded id), 12 the
+ * operation (the core's name for it), 13 and on its arguments.
  *
- * Replies: { kind, events, now, ... } with events a flat list of (tag, member, extra), and a
- * kind that says what the rest is: "touched" or "record" and the session's hash (HGETALL),
+ * Replies: { kind, events, now, epoch, ... } with events a flat list of (tag, member, extra),
+ * the store's epoch, and a kind that says what the rest is: "lost" when the store is not the
+ * one this replica has seen (nothing else is done), "touched" or "record" and the session's
+ * hash (HGETALL),
  * "taints" and the session's hash (for its taints), "missing", "refused" and the bound
  * ("sessions" or "tools"), "bits", "bool", "number" or "stats" and figures, "conflict" when a
  * decision's version is stale.
@@ -38,10 +42,31 @@ local meta, idxU, idxT, idxPU, idxPT, key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], 
 local prefix, ttl = ARGV[1], tonumber(ARGV[3])
 local maxSessions, protect, maxTools = tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
 local maxParked = tonumber(ARGV[7])
-local member, op = ARGV[8], ARGV[9]
+local known, candidate, adopt = ARGV[8], ARGV[9], ARGV[10] == '1'
+local member, op = ARGV[11], ARGV[12]
+local arg1, arg2, arg3 = ARGV[13], ARGV[14], ARGV[15]
 local events = {}
 local PII_BITS = { ${piiBits} }
 local RECORD_BYTES, TOOL_BYTES = ${RECORD_BYTES}, ${TOOL_BYTES}
+
+-- The store's identity: an epoch written at first use. A replica that has seen one and finds it
+-- gone (the data was flushed, or Redis restarted without persistence) or changed (another
+-- replica started afresh after such a loss) is told, before anything is read or written. It
+-- adopts the store as it is only when it says so (the layer decides when, see redis.ts); a
+-- replica that has seen none adopts what it finds.
+local epoch = redis.call('HGET', meta, 'epoch')
+if (epoch == false and known ~= '') or (epoch ~= false and known ~= '' and epoch ~= known) then
+  if not adopt then return { 'lost', {}, 0, epoch or '' } end
+end
+if epoch == false then
+  -- Starting afresh: whatever the indexes still list belongs to the lost state.
+  for _, idx in ipairs({ idxU, idxT, idxPU, idxPT }) do
+    for _, m in ipairs(redis.call('ZRANGE', idx, 0, -1)) do redis.call('DEL', prefix .. m) end
+    redis.call('DEL', idx)
+  end
+  epoch = candidate
+  redis.call('HSET', meta, 'epoch', epoch)
+end
 
 -- Time never goes backwards: the later of this reading and the latest time seen.
 local now
@@ -277,9 +302,13 @@ local function ready(counts, tool)
   return nil
 end
 
+if op == 'epoch' then
+  return { 'epoch', events, now, epoch }
+end
+
 if op == 'cleanup' then
   local n = sweep(math.huge)
-  return { 'number', events, now, n }
+  return { 'number', events, now, epoch, n }
 end
 
 if op == 'stats' then
@@ -287,32 +316,32 @@ if op == 'stats' then
   local untainted, tainted = redis.call('ZCARD', idxU), redis.call('ZCARD', idxT)
   local parked = redis.call('ZCARD', idxPU) + redis.call('ZCARD', idxPT)
   local m = redis.call('HMGET', meta, 'calls', 'evicted', 'expired', 'pb', 'parked')
-  return { 'stats', events, now, untainted + tainted, tainted, tonumber(m[1]) or 0, tonumber(m[2]) or 0,
+  return { 'stats', events, now, epoch, untainted + tainted, tainted, tonumber(m[1]) or 0, tonumber(m[2]) or 0,
     tonumber(m[3]) or 0, parked, tonumber(m[4]) or 0, tonumber(m[5]) or 0 }
 end
 
 if op == 'peek' then
   -- The read of decide-and-record: the session as it is, changing nothing (no sweep, no drop),
   -- so that the commit that follows is the operation's one step that changes the table.
-  if redis.call('EXISTS', key) == 0 or isExpired(key) then return { 'missing', events, now } end
-  return { 'record', events, now, redis.call('HGETALL', key) }
+  if redis.call('EXISTS', key) == 0 or isExpired(key) then return { 'missing', events, now, epoch } end
+  return { 'record', events, now, epoch, redis.call('HGETALL', key) }
 end
 
 sweep(2)
 
 if op == 'get' then
-  if not present() then return { 'missing', events, now } end
-  return { 'record', events, now, redis.call('HGETALL', key) }
+  if not present() then return { 'missing', events, now, epoch } end
+  return { 'record', events, now, epoch, redis.call('HGETALL', key) }
 end
 
 if op == 'getTaints' then
-  if not present() then return { 'bits', events, now, 0 } end
+  if not present() then return { 'bits', events, now, epoch, 0 } end
   -- The whole hash, so that the taints of a malformed record are never guessed at.
-  return { 'taints', events, now, redis.call('HGETALL', key) }
+  return { 'taints', events, now, epoch, redis.call('HGETALL', key) }
 end
 
 if op == 'clearTaints' then
-  if not present() then return { 'bool', events, now, 0 } end
+  if not present() then return { 'bool', events, now, epoch, 0 } end
   if taintBits() ~= 0 then
     -- It keeps its tier and its place in the access order, now among the untainted sessions.
     local parked = isParked(key)
@@ -326,29 +355,30 @@ if op == 'clearTaints' then
     end
     note('TaintsCleared', member)
   end
-  return { 'bool', events, now, 1 }
+  return { 'bool', events, now, epoch, 1 }
 end
 
 if op == 'remove' then
-  if not present() then return { 'bool', events, now, 0 } end
+  if not present() then return { 'bool', events, now, epoch, 0 } end
   drop(member)
   note('Removed', member)
-  return { 'bool', events, now, 1 }
+  return { 'bool', events, now, epoch, 1 }
 end
 
 if op == 'decide' then
   -- The commit of decide-and-record: the caller read the session without changing it (a 'peek')
-  -- and decided on the version ARGV[11] ("" for no session). If it is still that version, make
-  -- it live (resumed or created), count the call when ARGV[12] is "1", and touch it, all in this
-  -- one step; otherwise nothing changes and the caller decides again.
+  -- and decided, on its version arg2 ("" for no session), whether to count a call of the tool
+  -- arg1 (arg3 "1" or "0"). If it is still that version, make it live (resumed or created),
+  -- count the call when so decided, and touch it, all in this one step; otherwise nothing
+  -- changes and the caller decides again.
   local exists = redis.call('EXISTS', key) == 1 and not isExpired(key)
   local version = exists and redis.call('HGET', key, 'v') or ''
-  if version ~= ARGV[11] then return { 'conflict', events, now } end
-  local refused = ready(ARGV[12] == '1', ARGV[10])
-  if refused ~= nil then return { 'refused', events, now, refused } end
-  if ARGV[12] == '1' then count(ARGV[10]) end
+  if version ~= arg2 then return { 'conflict', events, now, epoch } end
+  local refused = ready(arg3 == '1', arg1)
+  if refused ~= nil then return { 'refused', events, now, epoch, refused } end
+  if arg3 == '1' then count(arg1) end
   touch()
-  return { 'touched', events, now, redis.call('HGETALL', key) }
+  return { 'touched', events, now, epoch, redis.call('HGETALL', key) }
 end
 
 -- The touching operations: getOrCreate, increment and addTaint. The session is resumed when
@@ -356,20 +386,20 @@ end
 if op ~= 'getOrCreate' and op ~= 'increment' and op ~= 'addTaint' then
   return redis.error_reply('unknown operation ' .. tostring(op))
 end
-local refused = ready(op == 'increment', ARGV[10])
-if refused ~= nil then return { 'refused', events, now, refused } end
+local refused = ready(op == 'increment', arg1)
+if refused ~= nil then return { 'refused', events, now, epoch, refused } end
 if op == 'increment' then
-  count(ARGV[10])
+  count(arg1)
 elseif op == 'addTaint' then
   local x = taintBits()
-  local next = bit.bor(x, PII_BITS[ARGV[10]])
+  local next = bit.bor(x, PII_BITS[arg1])
   if next ~= x then
     redis.call('HSET', key, 'x', next)
     bump()
     if x == 0 then redis.call('ZREM', idxU, member) end
-    note('Tainted', member, ARGV[10])
+    note('Tainted', member, arg1)
   end
 end
 touch()
-return { 'touched', events, now, redis.call('HGETALL', key) }
+return { 'touched', events, now, epoch, redis.call('HGETALL', key) }
 `

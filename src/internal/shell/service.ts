@@ -76,6 +76,12 @@ export interface SessionManagerService {
 /** Where a store reports the lifecycle events of an operation, in the step that applies it. */
 export type Report = (events: ReadonlyArray<Lifecycle>, nowMillis: number) => void
 
+/** What a store reports: each operation's lifecycle events, and (a shared store) a loss of its state. */
+export interface Reporter {
+  readonly lifecycle: Report
+  readonly storeLost: (nowMillis: number) => void
+}
+
 /** What a store provides: one operation of the core, applied as one atomic step. */
 export interface SessionStore {
   /**
@@ -91,11 +97,11 @@ export interface SessionStore {
  */
 export const make = <E, R>(
   resolved: Resolved,
-  makeStore: (report: Report) => Effect.Effect<SessionStore, E, R>
+  makeStore: (reporter: Reporter) => Effect.Effect<SessionStore, E, R>
 ): Effect.Effect<SessionManagerService, E, R | Scope.Scope> =>
   Effect.gen(function* () {
     const observer = yield* Observe.make(resolved.observe)
-    const store = yield* makeStore(observer.lifecycle)
+    const store = yield* makeStore(observer)
 
     /** One operation through the store, in a span when tracing, with warnings logged after. */
     const run = <O extends Operation>(operation: O): Effect.Effect<Result<O>, SessionStoreUnavailable> => {
