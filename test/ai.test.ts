@@ -365,6 +365,53 @@ describe("guardToolkit", () => {
     }).pipe(Effect.provide(shieldOn(sessionsLayer)))
   )
 
+  it.effect(
+    "a call whose parameters do not decode fails the generation, as in @effect/ai, and is not counted",
+    () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip(conversation([calls(toolCall("send_message", { to: 42 }))], bob))
+        expect(error._tag).toBe("MalformedOutput")
+        expect((yield* Effect.flatMap(SessionManager, (s) => s.stats)).totalCalls).toBe(0)
+      }).pipe(Effect.provide(shieldOn(sessionsLayer)))
+  )
+
+  it.effect("a toolkit merged from a guarded one and guarded again checks each call once", () =>
+    Effect.gen(function* () {
+      const Ping = Tool.make("ping", { success: Schema.Literal("pong") })
+      const merged = guardToolkit(Toolkit.merge(Guarded, Toolkit.make(Ping)))
+      const ran = yield* Ref.make<ReadonlyArray<string>>([])
+      const fetch = (page: string) => toolCall("web_fetch", { url: page })
+      const model = yield* scriptedModel([
+        calls(fetch("a"), fetch("b"), fetch("c"), fetch("d"), toolCall("ping", {}))
+      ])
+      yield* Effect.flatMap(Chat.empty, (chat) => converse(chat, "go", merged)).pipe(
+        withSession(bob),
+        Effect.provide(
+          Layer.merge(
+            model.layer,
+            merged.toLayer({
+              ...handlers(ran),
+              ping: () =>
+                Effect.as(
+                  Ref.update(ran, (r) => [...r, "ping"]),
+                  "pong" as const
+                )
+            })
+          )
+        )
+      )
+      expect(yield* Ref.get(ran)).toEqual(["web_fetch:a", "web_fetch:b", "web_fetch:c", "ping"])
+      expect(toldIn(yield* model.prompts, 1).map((part) => part.isFailure)).toEqual([
+        false,
+        false,
+        false,
+        true,
+        false
+      ])
+      expect((yield* Effect.flatMap(SessionManager, (s) => s.stats)).totalCalls).toBe(4)
+    }).pipe(Effect.provide(shieldOn(sessionsLayer)))
+  )
+
   it("offers the model the same tools, returning their failures, and leaves provider-defined tools as they are", () => {
     const WebSearch = Tool.providerDefined({
       id: "test.web_search",
