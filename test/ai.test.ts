@@ -230,6 +230,24 @@ describe("guardToolkit", () => {
     }).pipe(Effect.provide(shieldOn(sessionsLayer)))
   )
 
+  it.effect("a chat keeps the session it was created in, and a session set around a call comes first", () =>
+    Effect.gen(function* () {
+      const ran = yield* Ref.make<ReadonlyArray<string>>([])
+      const model = yield* scriptedModel([
+        calls(toolCall("read_file", { path: "crm/customers.csv" })),
+        calls(toolCall("read_file", { path: "crm/customers.csv" }))
+      ])
+      yield* Effect.gen(function* () {
+        const chat = yield* withSession(Chat.empty, bob)
+        yield* chat.generateText({ prompt: "go", toolkit: Guarded })
+        yield* withSession(chat.generateText({ prompt: "again", toolkit: Guarded }), carol)
+      }).pipe(Effect.provide(Layer.merge(model.layer, Guarded.toLayer(handlers(ran)))))
+      expect(yield* Ref.get(ran)).toHaveLength(2)
+      expect(yield* taintsOf(bob)).toEqual(["EMAIL"])
+      expect(yield* taintsOf(carol)).toEqual(["EMAIL"])
+    }).pipe(Effect.provide(shieldOn(sessionsLayer)))
+  )
+
   it.effect("a result whose taint cannot be recorded is withheld from the model", () =>
     Effect.gen(function* () {
       const { ran, prompts } = yield* conversation(
