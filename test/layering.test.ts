@@ -97,6 +97,30 @@ const cases: ReadonlyArray<{
     allowed: 'export { SessionManager } from "./SessionManager.js"\n'
   },
   {
+    rule: "the main entry never loads the @effect/ai module",
+    path: "src/index.ts",
+    violation: 'export { guardToolkit } from "./ai.js"\n',
+    allowed: 'export { ShieldEngine } from "./ShieldEngine.js"\n'
+  },
+  {
+    rule: "the main entry never loads @effect/ai itself",
+    path: "src/index.ts",
+    violation: 'export { Toolkit } from "@effect/ai"\n',
+    allowed: 'export { Verdict } from "./Verdict.js"\n'
+  },
+  {
+    rule: "the @effect/ai guard reaches sessions only through the engine and the SessionManager tag",
+    path: "src/ai.ts",
+    violation: 'import { make } from "./internal/shell/memory.js"\n\nexport const x = make\n',
+    allowed: 'import { ShieldEngine } from "./ShieldEngine.js"\n\nexport const x = ShieldEngine\n'
+  },
+  {
+    rule: "the @effect/ai guard's internals do not reach the core",
+    path: "src/internal/ai/probe.ts",
+    violation: 'import { bitOf } from "../core/taints.js"\n\nexport const x = bitOf\n',
+    allowed: 'import { Toolkit } from "@effect/ai"\n\nexport const x = Toolkit\n'
+  },
+  {
     rule: "only the Redis store loads ioredis",
     path: "src/internal/shell/memory.ts",
     violation: 'import { Redis } from "ioredis"\n\nexport const x = Redis\n',

@@ -1,96 +1,152 @@
 /**
- * `npm start`: a scripted agent run on the in-memory layer. Three conversations call tools;
- * the shield limits one, taints another from a tool's result and then blocks its outgoing
- * tools, and leaves the third alone. Prints each call with its verdict, then the statistics.
+ * `npm start`: an `@effect/ai` agent whose toolkit is guarded by the shield, on the in-memory
+ * layer. A scripted model (no network, no key) holds three conversations through `Chat`: one hits
+ * its `web_fetch` limit, one reads a file with an email address in it and is then refused
+ * `send_message`, one sends a card number to `exec` and is refused the shell. Prints each tool
+ * call the model makes, the shield's verdict and what the model was told, then the statistics.
  */
 import { readFileSync } from "node:fs"
-import { Console, Effect, Layer } from "effect"
+import { Chat, Tool, Toolkit } from "@effect/ai"
+import { Console, Effect, HashSet, Layer, Schema } from "effect"
+import { guardToolkit, ShieldRefusal, withSession } from "../ai.js"
 import { PIIDetector, SessionId, SessionManager, ShieldEngine, ShieldPolicy } from "../index.js"
+import { type Step, scriptedModel } from "./scriptedModel.js"
 
-interface Step {
-  readonly sessionId: string
-  readonly tool: string
-  readonly args: unknown
-  /** What the tool returns when it is allowed to run. */
-  readonly result?: unknown
+const Assistant = guardToolkit(
+  Toolkit.make(
+    Tool.make("web_fetch", {
+      description: "Fetches a web page",
+      parameters: { url: Schema.String },
+      success: Schema.String
+    }),
+    Tool.make("read_file", {
+      description: "Reads a file of the workspace",
+      parameters: { path: Schema.String },
+      success: Schema.String
+    }),
+    Tool.make("send_message", {
+      description: "Posts a message to a chat",
+      parameters: { to: Schema.String, text: Schema.String },
+      success: Schema.String
+    }),
+    Tool.make("exec", {
+      description: "Runs a shell command",
+      parameters: { cmd: Schema.String },
+      success: Schema.String
+    }),
+    Tool.make("email_send", {
+      description: "Sends an email",
+      parameters: { to: Schema.String, body: Schema.String },
+      success: Schema.String
+    })
+  )
+)
+
+const files: Readonly<Record<string, string>> = {
+  "crm/customers.csv": "name,email\nJane Roe,jane.roe@example.org\n",
+  "notes.txt": "nothing personal"
 }
 
-const script: ReadonlyArray<Step> = [
-  { sessionId: "telegram:alice", tool: "web_fetch", args: { url: "https://example.com/a" } },
-  { sessionId: "telegram:alice", tool: "web_fetch", args: { url: "https://example.com/b" } },
-  { sessionId: "telegram:alice", tool: "web_fetch", args: { url: "https://example.com/c" } },
-  { sessionId: "telegram:alice", tool: "web_fetch", args: { url: "https://example.com/d" } },
+// The application's handlers, written as for any toolkit: the guard is in `Assistant`.
+const AssistantTools = Assistant.toLayer({
+  web_fetch: ({ url }) => Effect.succeed(`<p>the page at ${url}</p>`),
+  read_file: ({ path }) => Effect.succeed(files[path] ?? `no such file: ${path}`),
+  send_message: ({ to }) => Effect.succeed(`posted to ${to}`),
+  exec: ({ cmd }) => Effect.succeed(`ran ${cmd}`),
+  email_send: ({ to }) => Effect.succeed(`mailed ${to}`)
+})
+
+interface Conversation {
+  readonly sessionId: string
+  readonly user: string
+  readonly model: ReadonlyArray<Step>
+}
+
+const fetch = (page: string): Step => ({ call: "web_fetch", params: { url: `https://example.com/${page}` } })
+
+const conversations: ReadonlyArray<Conversation> = [
+  {
+    sessionId: "telegram:alice",
+    user: "Summarise pages a to d of example.com and send me the summary.",
+    model: [
+      fetch("a"),
+      fetch("b"),
+      fetch("c"),
+      fetch("d"),
+      { call: "send_message", params: { to: "alice", text: "here is your summary of pages a to c" } },
+      { say: "I summarised pages a to c; page d was refused." }
+    ]
+  },
   {
     sessionId: "slack:bob",
-    tool: "read_file",
-    args: { path: "crm/customers.csv" },
-    result: "name,email\nJane Roe,jane.roe@example.org\n"
+    user: "Post a summary of the customer list to #general.",
+    model: [
+      { call: "read_file", params: { path: "crm/customers.csv" } },
+      { call: "send_message", params: { to: "#general", text: "one customer: Jane Roe" } },
+      { call: "read_file", params: { path: "notes.txt" } },
+      { say: "The shield refused to let me post from this conversation." }
+    ]
   },
-  { sessionId: "slack:bob", tool: "send_message", args: { to: "#general", text: "summary ready" } },
-  { sessionId: "slack:bob", tool: "read_file", args: { path: "notes.txt" }, result: "nothing personal" },
-  { sessionId: "discord:carol", tool: "send_message", args: { to: "#general", text: "hello" } },
-  { sessionId: "discord:carol", tool: "exec", args: { cmd: "charge 4111 1111 1111 1111" } },
-  { sessionId: "discord:carol", tool: "exec", args: { cmd: "ls" } },
-  { sessionId: "discord:carol", tool: "email_send", args: { to: "boss", body: "badge EMP-123456" } },
-  { sessionId: "telegram:alice", tool: "send_message", args: { to: "alice", text: "here is your summary" } }
+  {
+    sessionId: "discord:carol",
+    user: "Say hello, charge my card and mail my badge number to my boss.",
+    model: [
+      { call: "send_message", params: { to: "#general", text: "hello" } },
+      { call: "exec", params: { cmd: "charge 4111 1111 1111 1111" } },
+      { call: "exec", params: { cmd: "ls" } },
+      { call: "email_send", params: { to: "boss", body: "badge EMP-123456" } },
+      { say: "I said hello; the rest was refused." }
+    ]
+  }
 ]
 
-// Width 0 is the last column, printed whole.
-const pad = (text: string, width: number) =>
-  width === 0 ? text : text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width)
-
-const row = (cells: ReadonlyArray<readonly [string, number]>) =>
-  cells.map(([text, width]) => pad(text, width)).join(" ")
-
-const columns = [
-  ["#", 3],
-  ["session", 15],
-  ["tool", 13],
-  ["verdict", 8],
-  ["rule", 22],
-  ["PII in args", 12],
-  ["PII in result", 14],
-  ["message", 0]
-] as const
+/** One conversation: the user's message, then the model's turns until it stops calling tools. */
+const converse = (conversation: Conversation) =>
+  Effect.gen(function* () {
+    const sessions = yield* SessionManager
+    const id = SessionId.make(conversation.sessionId)
+    const log = (line: string) => Console.log(`[${id}] ${line}`)
+    const taintsNow = Effect.map(sessions.getTaints(id), (taints) =>
+      [...HashSet.values(taints)].sort().join(", ")
+    )
+    const chat = yield* Chat.empty
+    yield* log(`user: ${conversation.user}`)
+    let taints = yield* taintsNow
+    let response = yield* chat.generateText({ prompt: conversation.user, toolkit: Assistant })
+    for (let turn = 1; turn < 20 && response.finishReason === "tool-calls"; turn++) {
+      for (const call of response.toolCalls) {
+        const result = response.toolResults.find((part) => part.id === call.id)
+        yield* log(`model calls ${call.name} ${JSON.stringify(call.params)}`)
+        yield* log(
+          result?.result instanceof ShieldRefusal
+            ? `  shield: BLOCK ${result.result.ruleId ?? "(default)"}`
+            : "  shield: ALLOW"
+        )
+        yield* log(`  model is told: ${JSON.stringify(result?.encodedResult)}`)
+      }
+      const now = yield* taintsNow
+      if (now !== taints) yield* log(`  session tainted: ${now}`)
+      taints = now
+      response = yield* chat.generateText({ prompt: [], toolkit: Assistant })
+    }
+    yield* log(`model says: ${response.text}`)
+    yield* Console.log("")
+  }).pipe(
+    withSession(SessionId.make(conversation.sessionId)),
+    Effect.provide(scriptedModel(conversation.model))
+  )
 
 const program = Effect.gen(function* () {
-  const engine = yield* ShieldEngine
   const sessions = yield* SessionManager
-  yield* Console.log(row(columns))
-  yield* Console.log(row(columns.map(([, width]) => ["-".repeat(width || 7), width] as const)))
-  for (const [index, step] of script.entries()) {
-    const verdict = yield* engine.check(step)
-    let resultPii = ""
-    if (verdict.decision === "ALLOW" && step.result !== undefined) {
-      const found = yield* engine.postCheck({
-        sessionId: step.sessionId,
-        tool: step.tool,
-        result: step.result
-      })
-      resultPii = found.join(", ")
-    }
-    yield* Console.log(
-      row([
-        [String(index + 1), 3],
-        [step.sessionId, 15],
-        [step.tool, 13],
-        [verdict.decision, 8],
-        [verdict.ruleId ?? "(default)", 22],
-        [verdict.piiDetected.join(", "), 12],
-        [resultPii, 14],
-        [verdict.message, 0]
-      ])
-    )
-  }
+  for (const conversation of conversations) yield* converse(conversation)
   const stats = yield* sessions.stats
-  yield* Console.log("")
   yield* Console.log(
     `sessions: ${stats.activeSessions} live (${stats.taintedSessions} tainted), ${stats.totalCalls} calls counted, ` +
       `${stats.evicted} evicted, ${stats.expired} expired`
   )
-  for (const id of ["telegram:alice", "slack:bob", "discord:carol"]) {
-    const taints = yield* sessions.getTaints(SessionId.make(id))
-    yield* Console.log(`  ${id}: taints [${[...taints].sort().join(", ")}]`)
+  for (const { sessionId } of conversations) {
+    const taints = yield* sessions.getTaints(SessionId.make(sessionId))
+    yield* Console.log(`  ${sessionId}: taints [${[...taints].sort().join(", ")}]`)
   }
 })
 
@@ -98,13 +154,15 @@ const policyText = readFileSync(new URL("./policy.yaml", import.meta.url), "utf8
 
 const main = Effect.gen(function* () {
   const policy = yield* ShieldPolicy.fromYaml(policyText)
-  yield* Console.log(`PolicyShield demo: policy "${policy.shieldName}", ${policy.rules.length} rules\n`)
-  const sessionsLayer = SessionManager.layer({ ttl: "30 minutes", maxSessions: 1000 })
-  const app = ShieldEngine.layer(policy).pipe(
-    Layer.provideMerge(sessionsLayer),
+  yield* Console.log(
+    `PolicyShield demo: policy "${policy.shieldName}" (${policy.rules.length} rules) guarding an @effect/ai toolkit, ` +
+      "driven by a scripted model\n"
+  )
+  const shield = ShieldEngine.layer(policy).pipe(
+    Layer.provideMerge(SessionManager.layer({ ttl: "30 minutes", maxSessions: 1000 })),
     Layer.provide(PIIDetector.Default)
   )
-  yield* Effect.provide(program, app)
+  yield* Effect.provide(program, Layer.merge(shield, AssistantTools))
 })
 
 Effect.runPromise(main).catch((error) => {
