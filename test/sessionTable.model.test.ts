@@ -93,11 +93,17 @@ const run = (table: Table.Table, reading: number, s: Exclude<Step, { op: "advanc
   }
 }
 
+const allRecords = (table: Table.Table) => [
+  ...HashMap.values(table.sessions),
+  ...HashMap.values(table.parkedSessions)
+]
+
 /** The invariants of the core's representation, checked after every step. */
 const checkInvariants = (table: Table.Table) => {
-  const records = [...HashMap.values(table.sessions)]
-  const live = records.filter((r) => !r.parked)
-  const parked = records.filter((r) => r.parked)
+  const live = [...HashMap.values(table.sessions)]
+  const parked = [...HashMap.values(table.parkedSessions)]
+  expect(live.every((r) => !r.parked)).toBe(true)
+  expect(parked.every((r) => r.parked)).toBe(true)
   expect(live.length).toBeLessThanOrEqual(table.config.maxSessions)
   expect(table.live.untainted.size + table.live.tainted.size).toBe(live.length)
   expect(table.parked.untainted.size + table.parked.tainted.size).toBe(parked.length)
@@ -118,7 +124,7 @@ const checkInvariants = (table: Table.Table) => {
     for (let i = 0; i < inOrder.length; i++) {
       const record = inOrder[i]!
       // The very record stored in the map, in the index of its tier and taints, in touch order.
-      expect(HashMap.unsafeGet(table.sessions, record.id)).toBe(record)
+      expect(HashMap.unsafeGet(inParked ? table.parkedSessions : table.sessions, record.id)).toBe(record)
       expect(record.taints !== 0).toBe(tainted)
       expect(record.parked).toBe(inParked)
       if (i > 0) expect(inOrder[i - 1]!.touch).toBeLessThan(record.touch)
@@ -146,19 +152,14 @@ describe("sessionTable (the pure core)", () => {
         table = t.table
         const expected = expectedOf(model, reading, s)
         expect(actual, JSON.stringify(s)).toEqual(expected)
-        expect([...HashMap.values(table.sessions)].map(recordView).sort(byId)).toEqual(model.state())
+        expect(allRecords(table).map(recordView).sort(byId)).toEqual(model.state())
         expect([table.evicted, table.expired, table.parkings, table.now]).toEqual([
           model.evicted,
           model.expired,
           model.parkings,
           model.now
         ])
-        expect(
-          [...HashMap.values(table.sessions)]
-            .filter((r) => r.parked)
-            .map((r) => r.id)
-            .sort()
-        ).toEqual(
+        expect([...HashMap.values(table.parkedSessions)].map((r) => r.id).sort()).toEqual(
           model.sessions
             .filter((m) => m.parked)
             .map((m) => m.id)
@@ -170,7 +171,7 @@ describe("sessionTable (the pure core)", () => {
         checkInvariants(table)
         // Expired sessions are never visible: whatever the table still holds past its TTL, a
         // read at the same time must not return it.
-        for (const record of HashMap.values(table.sessions)) {
+        for (const record of allRecords(table)) {
           if (Table.isExpired(config, record, table.now)) {
             expect(Table.apply(table, table.now, { _tag: "get", id: record.id }).result).toBeUndefined()
           }
@@ -192,7 +193,7 @@ describe("sessionTable (the pure core)", () => {
     let table = Table.empty(config)
     table = Table.apply(table, 0, { _tag: "increment", id: a, tool: ToolName.make("x") }).table
     table = Table.apply(table, 1, { _tag: "addTaint", id: b, pii: "EMAIL" }).table
-    const before = JSON.stringify([...HashMap.values(table.sessions)].map(recordView))
+    const before = JSON.stringify(allRecords(table).map(recordView))
     const beforeFields = { ...table }
     Table.apply(table, 2, { _tag: "increment", id: a, tool: ToolName.make("y") })
     Table.apply(table, 3, { _tag: "getOrCreate", id: c })
@@ -200,7 +201,7 @@ describe("sessionTable (the pure core)", () => {
     Table.apply(table, 3, { _tag: "remove", id: a })
     Table.apply(table, 100, { _tag: "cleanup" })
     Table.apply(table, 100, { _tag: "stats" })
-    expect(JSON.stringify([...HashMap.values(table.sessions)].map(recordView))).toBe(before)
+    expect(JSON.stringify(allRecords(table).map(recordView))).toBe(before)
     expect({ ...table }).toEqual(beforeFields)
     expect(AccessIndex.values(table.live.untainted).map((e) => e.id)).toEqual(["a"])
   })

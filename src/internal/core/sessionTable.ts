@@ -51,15 +51,17 @@ export interface Tier {
  * All sessions of one manager, in two tiers: the live table, bounded by `maxSessions`, and the
  * parked sessions, bounded by `maxParkedBytes`. Eviction moves a session from the first to the
  * second instead of forgetting it, so a flood cannot wash its taints or its counts away; to
- * every operation but `stats` a parked session is the same session. Each session is in
- * `sessions` and in exactly one of the four access indexes (its tier, untainted or tainted),
+ * every operation but `stats` a parked session is the same session. Each session is in the map
+ * of its tier and in exactly one of the four access indexes (its tier, untainted or tainted),
  * under its `touch`, with the same record, so the least recently accessed session of any kind
  * is found without a lookup.
  */
 export interface Table {
   readonly config: TableConfig
-  /** Every session, live or parked. */
+  /** The live sessions. */
   readonly sessions: HashMap.HashMap<SessionId, SessionRecord>
+  /** The parked sessions, kept apart so that the live table's map stays as small as it is. */
+  readonly parkedSessions: HashMap.HashMap<SessionId, SessionRecord>
   readonly live: Tier
   readonly parked: Tier
   /** The bytes of the parked sessions, and of the tainted ones among them (by `recordBytes`). */
@@ -199,6 +201,7 @@ export const SWEEP_PER_OPERATION = 2
 export const empty = (config: TableConfig): Table => ({
   config,
   sessions: HashMap.empty(),
+  parkedSessions: HashMap.empty(),
   live: emptyTier,
   parked: emptyTier,
   parkedBytes: 0,
@@ -291,7 +294,7 @@ const transitions: {
     if (record !== undefined && record.taints !== 0) {
       // It keeps its place in the access order, now among the untainted sessions.
       const cleared = makeRecord({ ...record, taints: 0 })
-      next.sessions = HashMap.set(next.sessions, id, cleared)
+      next.store(cleared)
       next.reindex(record, cleared)
       next.note({ _tag: "TaintsCleared", sessionId: id })
     }
@@ -398,7 +401,11 @@ const reading = <A>(
   read: (record: SessionRecord | undefined) => A
 ): Transition<A> => {
   if (isSettled(table, now)) {
-    return { result: read(Option.getOrUndefined(HashMap.get(table.sessions, id))), table, events: noEvents }
+    const found = HashMap.get(table.sessions, id)
+    const record = Option.isSome(found)
+      ? found.value
+      : Option.getOrUndefined(HashMap.get(table.parkedSessions, id))
+    return { result: read(record), table, events: noEvents }
   }
   const next = opening(table, now)
   return next.finish(read(next.find(id)), table)
@@ -444,6 +451,7 @@ class Next {
   readonly now: number
   nowUtc: DateTime.Utc | undefined
   sessions: HashMap.HashMap<SessionId, SessionRecord>
+  parkedSessions: HashMap.HashMap<SessionId, SessionRecord>
   live: Tier
   parked: Tier
   parkedBytes: number
@@ -460,6 +468,7 @@ class Next {
     this.now = Math.max(reading, table.now)
     this.nowUtc = this.now === table.now ? table.nowUtc : undefined
     this.sessions = table.sessions
+    this.parkedSessions = table.parkedSessions
     this.live = table.live
     this.parked = table.parked
     this.parkedBytes = table.parkedBytes
@@ -478,6 +487,7 @@ class Next {
       this.now === table.now &&
       this.nowUtc === table.nowUtc &&
       this.sessions === table.sessions &&
+      this.parkedSessions === table.parkedSessions &&
       this.live === table.live &&
       this.parked === table.parked &&
       this.touches === table.touches &&
@@ -491,6 +501,7 @@ class Next {
         : {
             config: this.config,
             sessions: this.sessions,
+            parkedSessions: this.parkedSessions,
             live: this.live,
             parked: this.parked,
             parkedBytes: this.parkedBytes,
@@ -544,7 +555,8 @@ class Next {
 
   /** The session with this id, live or parked; an expired one found here is dropped. */
   find(id: SessionId): SessionRecord | undefined {
-    const found = HashMap.get(this.sessions, id)
+    let found = HashMap.get(this.sessions, id)
+    if (Option.isNone(found)) found = HashMap.get(this.parkedSessions, id)
     if (Option.isNone(found)) return undefined
     if (isExpired(this.config, found.value, this.now)) {
       this.dropExpired(found.value)
@@ -555,8 +567,20 @@ class Next {
 
   /** Removes a session from the table, whichever its tier. */
   drop(record: SessionRecord): void {
-    this.sessions = HashMap.remove(this.sessions, record.id)
+    this.unstore(record)
     this.unindex(record)
+  }
+
+  /** Puts the record in the map of its tier. */
+  store(record: SessionRecord): void {
+    if (record.parked) this.parkedSessions = HashMap.set(this.parkedSessions, record.id, record)
+    else this.sessions = HashMap.set(this.sessions, record.id, record)
+  }
+
+  /** Takes the record out of the map of its tier. */
+  unstore(record: SessionRecord): void {
+    if (record.parked) this.parkedSessions = HashMap.remove(this.parkedSessions, record.id)
+    else this.sessions = HashMap.remove(this.sessions, record.id)
   }
 
   dropExpired(record: SessionRecord): void {
@@ -613,8 +637,8 @@ class Next {
   /** Moves a live session to the parked tier, as it is. */
   park(record: SessionRecord): void {
     const parked = makeRecord({ ...record, parked: true })
-    this.unindex(record)
-    this.sessions = HashMap.set(this.sessions, record.id, parked)
+    this.drop(record)
+    this.store(parked)
     this.index(parked)
     this.parkings++
     this.note({ _tag: "Parked", sessionId: record.id, tainted: record.taints !== 0 })
@@ -628,12 +652,12 @@ class Next {
    */
   touch<A>(id: SessionId, change: Update<A>, input: A): SessionRecord | Refused {
     let previous: SessionRecord | undefined
-    let other: SessionRecord | undefined
+    let expired: SessionRecord | undefined
     let outcome: SessionRecord | Refused | undefined
     const sessions = HashMap.modifyAt(this.sessions, id, (found) => {
       if (Option.isNone(found)) return found
-      if (found.value.parked || isExpired(this.config, found.value, this.now)) {
-        other = found.value
+      if (isExpired(this.config, found.value, this.now)) {
+        expired = found.value
         return found
       }
       previous = found.value
@@ -654,9 +678,15 @@ class Next {
       }
       return result
     }
-    if (other !== undefined && !isExpired(this.config, other, this.now))
-      return this.resume(other, change, input)
-    if (other !== undefined) this.dropExpired(other)
+    if (expired !== undefined) {
+      this.dropExpired(expired)
+      return this.create(id, change, input)
+    }
+    const parked = HashMap.get(this.parkedSessions, id)
+    if (Option.isSome(parked)) {
+      if (!isExpired(this.config, parked.value, this.now)) return this.resume(parked.value, change, input)
+      this.dropExpired(parked.value)
+    }
     return this.create(id, change, input)
   }
 
@@ -665,15 +695,14 @@ class Next {
     const outcome = change(parked, this.config, input)
     if (isRefused(outcome)) return outcome
     // Out of the parked tier first, so that making room cannot pick it.
-    this.unindex(parked)
-    this.sessions = HashMap.remove(this.sessions, parked.id)
+    this.drop(parked)
     if (!this.makeRoom()) {
-      this.sessions = HashMap.set(this.sessions, parked.id, parked)
+      this.store(parked)
       this.index(parked)
       return { _tag: "Refused", reason: "sessions", limit: this.config.maxSessions }
     }
     const record = this.touched(makeRecord({ ...outcome, parked: false }))
-    this.sessions = HashMap.set(this.sessions, parked.id, record)
+    this.store(record)
     this.index(record)
     this.note({ _tag: "Resumed", sessionId: parked.id })
     this.noteTaints(parked.id, parked.taints, record.taints)
@@ -686,7 +715,7 @@ class Next {
     if (isRefused(outcome)) return outcome
     if (!this.makeRoom()) return { _tag: "Refused", reason: "sessions", limit: this.config.maxSessions }
     const record = this.touched(outcome)
-    this.sessions = HashMap.set(this.sessions, id, record)
+    this.store(record)
     this.index(record)
     this.note({ _tag: "Created", sessionId: id })
     this.noteTaints(id, 0, record.taints)
