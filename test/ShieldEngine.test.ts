@@ -246,7 +246,11 @@ describe("ShieldEngine", () => {
         const cases: ReadonlyArray<unknown> = [
           { list: Object.assign(["x"], { toJSON: () => "john@example.com" }) },
           { map: Object.assign(new Map([["k", "v"]]), { toJSON: () => ({ to: "john@example.com" }) }) },
-          Object.assign(["x"], { toJSON: () => ["john@example.com"] })
+          Object.assign(["x"], { toJSON: () => ["john@example.com"] }),
+          // What JSON leaves out is read too: an array's other properties, an Error's message.
+          { list: Object.assign(["x"], { note: "john@example.com" }) },
+          { error: new Error("no mailbox john@example.com") },
+          { error: new Error("wrapped", { cause: { to: "john@example.com" } }) }
         ]
         for (const [i, args] of cases.entries()) {
           expect((yield* engine.check(call(`s${i}`, "search", args))).piiDetected, String(i)).toEqual([

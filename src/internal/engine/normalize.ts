@@ -61,8 +61,9 @@ export const originalSpan = (
     ? [start, end]
     : [normalized.from[start]!, normalized.to[end - 1]!]
 
-// Anything but printable ASCII, a percent-encoded byte, or two separators in a row.
-const needsWork = /[^\x20-\x7e]|%[0-9A-Fa-f]{2}|[ ./-]{2}/
+// Anything but printable ASCII (or NUL, which separates texts and stays as it is), a
+// percent-encoded byte, or two separators in a row.
+const needsWork = /[^\0\x20-\x7e]|%[0-9A-Fa-f]{2}|[ ./-]{2}/
 
 const PERCENT = 0x25
 const SPACE = 0x20

@@ -56,12 +56,9 @@ export const read = (holder: object, key: string, budget: Budget): Reading => {
       return { _tag: "Unreadable", path: pathOf(node), reason: describe(error) }
     }
     if (problem !== undefined) {
-      return {
-        _tag: "TooLarge",
-        path: pathOf(problem.node),
-        limit: problem.limit,
-        max: budget[problem.limit]
-      }
+      return "reason" in problem
+        ? { _tag: "Unreadable", path: pathOf(problem.node), reason: problem.reason }
+        : { _tag: "TooLarge", path: pathOf(problem.node), limit: problem.limit, max: budget[problem.limit] }
     }
   }
   return { _tag: "Read", texts: walk.texts }
@@ -85,10 +82,10 @@ interface Node {
   readonly key?: string
 }
 
-interface Problem {
-  readonly node: Node
-  readonly limit: keyof Budget
-}
+/** Why the walk stops at a node: a limit of the budget, or a value that cannot be read. */
+type Problem =
+  | { readonly node: Node; readonly limit: keyof Budget }
+  | { readonly node: Node; readonly reason: string }
 
 const utf8 = new TextDecoder("utf-8")
 const utf16le = new TextDecoder("utf-16le")
@@ -133,7 +130,7 @@ class Walk {
     if (types.isAnyArrayBuffer(value)) return this.readBytes(node, new Uint8Array(value))
     if (types.isBoxedPrimitive(value)) return this.add(node, boxedText(value))
     if (types.isPromise(value) || types.isWeakMap(value) || types.isWeakSet(value) || isWeakRef(value)) {
-      throw new Unreadable(`a ${Object.prototype.toString.call(value).slice(8, -1)} cannot be read`)
+      return { node, reason: `a ${Object.prototype.toString.call(value).slice(8, -1)} cannot be read` }
     }
     const children: Array<Node> = []
     const child = (
@@ -152,7 +149,8 @@ class Walk {
       ...(key === undefined ? {} : { key })
     })
     const room = () => this.budget.maxScanNodes - this.nodes - stack.length - children.length
-    if (Array.isArray(value)) {
+    const isArray = Array.isArray(value)
+    if (isArray) {
       const length = value.length
       if (length > room()) return { node, limit: "maxScanNodes" }
       for (let i = 0; i < length; i++) children.push(child(`[${i}]`, PROPERTY, value, String(i)))
@@ -188,14 +186,17 @@ class Walk {
       const problem = this.add(node, RegExp.prototype.toString.call(value))
       if (problem !== undefined) return problem
     }
-    if (!Array.isArray(value)) {
-      const keys = Object.keys(value)
-      if (keys.length > room()) return { node, limit: "maxScanNodes" }
-      for (const key of keys) {
-        const problem = this.add(node, key)
-        if (problem !== undefined) return problem
-        children.push(child(segmentOf(key), PROPERTY, value, key, nearest(node.keys, key)))
-      }
+    // Own enumerable string keys, as JSON reads an object's (and, beyond it, an array's other
+    // than its items). Their number is checked before any is looked at, so that a Proxy's trap
+    // is called no more often than the budget allows.
+    const own = Reflect.ownKeys(value)
+    if (own.length - (isArray ? children.length + 1 : 0) > room()) return { node, limit: "maxScanNodes" }
+    for (const key of own) {
+      if (typeof key !== "string" || (isArray && (key === "length" || isIndex(key)))) continue
+      if (!Object.prototype.propertyIsEnumerable.call(value, key)) continue
+      const problem = this.add(node, key)
+      if (problem !== undefined) return problem
+      children.push(child(segmentOf(key), PROPERTY, value, key, nearest(node.keys, key)))
     }
     const toJSON = (value as { readonly toJSON?: unknown }).toJSON
     if (typeof toJSON === "function") children.push(child(".toJSON()", TO_JSON, value, node.key ?? ""))
@@ -237,9 +238,6 @@ class Walk {
   }
 }
 
-/** Thrown inside the walk for a value that cannot be read; caught by `read`. */
-class Unreadable extends Error {}
-
 const valueAt = (node: Node): unknown => {
   switch (node.how) {
     case VALUE:
@@ -252,6 +250,8 @@ const valueAt = (node: Node): unknown => {
     }
   }
 }
+
+const isIndex = (key: string): boolean => /^(?:0|[1-9][0-9]*)$/.test(key) && Number(key) < 2 ** 32 - 1
 
 const isWeakRef = (value: object): boolean =>
   typeof WeakRef === "function" && Object.prototype.toString.call(value) === "[object WeakRef]"
@@ -305,7 +305,6 @@ const pathOf = (node: Node): string => {
 /** What was thrown, briefly; reading it must not throw in turn. */
 const describe = (error: unknown): string => {
   try {
-    if (error instanceof Unreadable) return error.message
     if (types.isNativeError(error)) {
       const message = String(error.message)
       return `${error.name}: ${message.length > 120 ? `${message.slice(0, 120)}...` : message}`
