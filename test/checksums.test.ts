@@ -62,5 +62,6 @@ describe("normalize", () => {
     expect(span(6, 7)).toBe("  ")
     expect(span(8, 9)).toBe("%40")
     expect(span(0, n.text.length)).toBe(text)
+    expect(originalSpan(n, 0, n.text.length)).toEqual([0, text.length])
   })
 })
