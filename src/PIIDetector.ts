@@ -17,9 +17,14 @@ export interface PIIDetectorService {
 
 /**
  * Finds personal data in text: EMAIL, PHONE, CREDIT_CARD (Luhn-checked), SSN, IBAN (mod-97
- * checked, with or without spaces) and IP_ADDRESS (v4 and v6). Formats and checksums are
- * confirmed with the `validator` package; the patterns that find candidates are linear in the
- * length of the text, so no input can stall a check.
+ * checked), IP_ADDRESS (v4 and v6), RU_PHONE (also reported as PHONE), SNILS and INN (with
+ * their check digits), RU_PASSPORT, PASSPORT and DATE_OF_BIRTH. The text is normalized first
+ * (digits of any script, full-width forms, invisible characters, percent-encoding, runs of
+ * separators inside numbers), and spans are reported in the original text. INN, SNILS as bare
+ * digits, PASSPORT and DATE_OF_BIRTH are found only shortly after a word that names them
+ * ("ИНН", "passport", "date of birth"...). Formats and checksums are confirmed with the
+ * `validator` package where it has them; everything is linear in the length of the text, so no
+ * input can stall a check.
  */
 export class PIIDetector extends Context.Tag("policyshield/PIIDetector")<PIIDetector, PIIDetectorService>() {
   /** The detector of the built-in kinds of personal data. */

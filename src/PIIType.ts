@@ -14,7 +14,11 @@ export const PIIType = Schema.Literal(
   "IP_ADDRESS",
   "PASSPORT",
   "DATE_OF_BIRTH",
-  "CUSTOM"
+  "CUSTOM",
+  "INN",
+  "SNILS",
+  "RU_PASSPORT",
+  "RU_PHONE"
 )
 
 /** One kind of personal data, e.g. `"EMAIL"`. */

@@ -28,3 +28,9 @@ export const CAPACITY_RULE_ID = "__session_capacity__"
 
 /** The rule id of a block because the session store cannot be reached or lost its state. */
 export const STORE_RULE_ID = "__session_store__"
+
+/** The rule id of a block because the call's arguments throw while being read. */
+export const ARGS_UNREADABLE_RULE_ID = "__args_unreadable__"
+
+/** The rule id of a block because the call's arguments exceed the engine's scan budget. */
+export const ARGS_TOO_LARGE_RULE_ID = "__args_too_large__"

@@ -25,6 +25,7 @@ export { SessionState, SessionStats } from "./SessionState.js"
 export {
   InvalidToolCall,
   ShieldEngine,
+  type ShieldEngineOptions,
   type ShieldEngineService,
   type ToolCall,
   type ToolResult
@@ -38,4 +39,12 @@ export {
   ShieldPolicy
 } from "./ShieldPolicy.js"
 export { ToolName } from "./ToolName.js"
-export { CAPACITY_RULE_ID, Severity, STORE_RULE_ID, TAINT_RULE_ID, Verdict } from "./Verdict.js"
+export {
+  ARGS_TOO_LARGE_RULE_ID,
+  ARGS_UNREADABLE_RULE_ID,
+  CAPACITY_RULE_ID,
+  Severity,
+  STORE_RULE_ID,
+  TAINT_RULE_ID,
+  Verdict
+} from "./Verdict.js"

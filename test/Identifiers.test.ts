@@ -69,7 +69,8 @@ describe("ToolName", () => {
 })
 
 describe("PIIType", () => {
-  it("is exactly the nine kinds of personal data", () => {
+  // Taints are stored as bits by position: kinds are only ever appended.
+  it("is exactly the thirteen kinds of personal data, in their stored order", () => {
     expect(allPIITypes).toEqual([
       "EMAIL",
       "PHONE",
@@ -79,7 +80,11 @@ describe("PIIType", () => {
       "IP_ADDRESS",
       "PASSPORT",
       "DATE_OF_BIRTH",
-      "CUSTOM"
+      "CUSTOM",
+      "INN",
+      "SNILS",
+      "RU_PASSPORT",
+      "RU_PHONE"
     ])
     expect(Schema.is(PIIType)("EMAIL")).toBe(true)
     expect(Schema.is(PIIType)("email")).toBe(false)

@@ -1,20 +1,27 @@
 import { Buffer } from "node:buffer"
+import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Stream, TestClock } from "effect"
+import { Cause, Duration, Effect, Exit, HashSet, Layer, Option, Stream, TestClock } from "effect"
 import {
+  ARGS_TOO_LARGE_RULE_ID,
+  ARGS_UNREADABLE_RULE_ID,
   CAPACITY_RULE_ID,
   InvalidToolCall,
   PIIDetector,
+  type PIIType,
   SessionId,
   SessionManager,
   type SessionManagerOptions,
   SessionStoreUnavailable,
   ShieldEngine,
+  type ShieldEngineOptions,
   ShieldPolicy,
   STORE_RULE_ID,
   TAINT_RULE_ID,
   ToolName
 } from "../src/index.js"
+import { falsePositiveCorpus } from "./support/falsePositiveCorpus.js"
+import { runTs } from "./support/runNode.js"
 
 const policyYaml = `
 shield_name: test
@@ -61,11 +68,11 @@ pii_patterns:
 `
 
 const withEngine =
-  (yaml: string = policyYaml, options: SessionManagerOptions = {}) =>
+  (yaml: string = policyYaml, options: SessionManagerOptions = {}, engineOptions?: ShieldEngineOptions) =>
   <A, E>(body: (engine: ShieldEngine["Type"], sessions: SessionManager["Type"]) => Effect.Effect<A, E>) =>
     Effect.gen(function* () {
       const policy = yield* ShieldPolicy.fromYaml(yaml)
-      const layer = ShieldEngine.layer(policy).pipe(
+      const layer = ShieldEngine.layer(policy, engineOptions).pipe(
         Layer.provideMerge(SessionManager.layer(options)),
         Layer.provide(PIIDetector.Default)
       )
@@ -232,6 +239,328 @@ describe("ShieldEngine", () => {
       })
     )
   )
+
+  it.effect("arrays and maps are read as JSON sees them too: their toJSON counts", () =>
+    withEngine()((engine) =>
+      Effect.gen(function* () {
+        const cases: ReadonlyArray<unknown> = [
+          { list: Object.assign(["x"], { toJSON: () => "john@example.com" }) },
+          { map: Object.assign(new Map([["k", "v"]]), { toJSON: () => ({ to: "john@example.com" }) }) },
+          Object.assign(["x"], { toJSON: () => ["john@example.com"] }),
+          // What JSON leaves out is read too: an array's other properties, an Error's message.
+          { list: Object.assign(["x"], { note: "john@example.com" }) },
+          { error: new Error("no mailbox john@example.com") },
+          { error: new Error("wrapped", { cause: { to: "john@example.com" } }) }
+        ]
+        for (const [i, args] of cases.entries()) {
+          expect((yield* engine.check(call(`s${i}`, "search", args))).piiDetected, String(i)).toEqual([
+            "EMAIL"
+          ])
+        }
+      })
+    )
+  )
+
+  it.effect("arguments that throw while being read are blocked as unreadable, naming where", () =>
+    withEngine()((engine, sessions) =>
+      Effect.gen(function* () {
+        const { proxy: revoked, revoke } = Proxy.revocable({}, {})
+        revoke()
+        const cases: ReadonlyArray<readonly [unknown, string]> = [
+          [
+            {
+              user: {
+                get email() {
+                  throw new Error("no")
+                }
+              }
+            },
+            "args.user.email"
+          ],
+          [
+            {
+              user: new Proxy(
+                { email: "x" },
+                {
+                  get: () => {
+                    throw new Error("get")
+                  }
+                }
+              )
+            },
+            // Every read of it throws, the lookup of its toJSON first.
+            "args.user"
+          ],
+          [
+            {
+              user: new Proxy(
+                {},
+                {
+                  ownKeys: () => {
+                    throw new Error("keys")
+                  }
+                }
+              )
+            },
+            "args.user"
+          ],
+          [{ items: [1, revoked] }, "args.items[1]"],
+          [
+            {
+              date: {
+                toJSON: () => {
+                  throw new Error("json")
+                }
+              }
+            },
+            "args.date.toJSON()"
+          ]
+        ]
+        for (const [i, [args, path]] of cases.entries()) {
+          const verdict = yield* engine.check(call(`u${i}`, "search", args))
+          expect([verdict.decision, verdict.ruleId, verdict.severity], path).toEqual([
+            "BLOCK",
+            ARGS_UNREADABLE_RULE_ID,
+            "high"
+          ])
+          expect(verdict.message).toContain(path)
+          // The session was not touched: the call is neither counted nor recorded.
+          expect(Option.isNone(yield* sessions.get(SessionId.make(`u${i}`))), path).toBe(true)
+          const failure = yield* Effect.flip(
+            engine.postCheck({ sessionId: `r${i}`, tool: "read_file", result: args })
+          )
+          expect(failure, path).toBeInstanceOf(InvalidToolCall)
+          expect((failure as InvalidToolCall).field, path).toBe("result")
+          expect(failure.message).toContain(path.replace(/^args/, "result"))
+        }
+        // The call itself may be hostile: its fields are read as carefully.
+        const hostileCall = {
+          sessionId: "s1",
+          tool: "search",
+          get args(): unknown {
+            throw new Error("no")
+          }
+        }
+        const verdict = yield* engine.check(hostileCall)
+        expect([verdict.ruleId, verdict.message.startsWith("args ")]).toEqual([ARGS_UNREADABLE_RULE_ID, true])
+        const badId = yield* Effect.flip(
+          engine.check({
+            get sessionId(): string {
+              throw new Error("no")
+            },
+            tool: "search",
+            args: {}
+          })
+        )
+        expect(badId.field).toBe("sessionId")
+      })
+    )
+  )
+
+  it.effect("over the scan budget a call is blocked and a result refused, never scanned in part", () =>
+    Effect.gen(function* () {
+      const budget = { maxScanNodes: 4, maxScanDepth: 2, maxScanBytes: 32 }
+      const cases: ReadonlyArray<readonly [unknown, boolean, string]> = [
+        // The input itself, the array and its two items: four values.
+        [{ a: ["x", "y"] }, true, ""],
+        [{ a: ["x", "y", "z"] }, false, "more than 4 values (maxScanNodes)"],
+        [{ a: { b: "x" } }, true, ""],
+        [{ a: { b: { c: "x" } } }, false, "nested more than 2 levels deep (maxScanDepth)"],
+        // Keys count as text: "a" and 31 characters are 32 bytes; "é" is two.
+        [{ a: "x".repeat(31) }, true, ""],
+        [{ a: "x".repeat(32) }, false, "more than 32 bytes of text (maxScanBytes)"],
+        [{ a: "é".repeat(16) }, false, "more than 32 bytes of text (maxScanBytes)"],
+        // The data past the budget is never taken for absent: an address after it still blocks.
+        [{ a: ["x", "y", "jane@example.org"] }, false, "(maxScanNodes)"]
+      ]
+      for (const [i, [args, within, message]] of cases.entries()) {
+        yield* withEngine(
+          policyYaml,
+          {},
+          budget
+        )((engine, sessions) =>
+          Effect.gen(function* () {
+            const verdict = yield* engine.check(call("s1", "search", args))
+            const post = yield* Effect.either(engine.postCheck({ sessionId: "s2", tool: "x", result: args }))
+            if (within) {
+              expect(verdict.decision, String(i)).toBe("ALLOW")
+              expect(post._tag, String(i)).toBe("Right")
+            } else {
+              expect([verdict.decision, verdict.ruleId, verdict.severity], String(i)).toEqual([
+                "BLOCK",
+                ARGS_TOO_LARGE_RULE_ID,
+                "high"
+              ])
+              expect(verdict.message, String(i)).toContain(message)
+              expect(Option.isNone(yield* sessions.get(SessionId.make("s1"))), String(i)).toBe(true)
+              if (post._tag === "Right") throw new Error(`postCheck scanned ${i} in part`)
+              expect([post.left._tag, (post.left as InvalidToolCall).field]).toEqual([
+                "InvalidToolCall",
+                "result"
+              ])
+              expect(post.left.message, String(i)).toContain(message)
+            }
+          })
+        )
+      }
+    })
+  )
+
+  it.effect("within the default budget a result of several megabytes is scanned whole", () =>
+    withEngine()((engine) =>
+      Effect.gen(function* () {
+        const result = { page: `${"lorem ipsum ".repeat(300_000)}card 4111 1111 1111 1111` }
+        expect(result.page.length).toBeGreaterThan(3_000_000)
+        expect(yield* engine.postCheck({ sessionId: "s1", tool: "web_fetch", result })).toEqual([
+          "CREDIT_CARD"
+        ])
+      })
+    )
+  )
+
+  it.effect("invalid scan budget options make the layer die, naming the option", () =>
+    Effect.gen(function* () {
+      const policy = yield* ShieldPolicy.fromYaml(policyYaml)
+      for (const [options, name] of [
+        [{ maxScanNodes: 0 }, "maxScanNodes"],
+        [{ maxScanDepth: 1.5 }, "maxScanDepth"],
+        [{ maxScanBytes: Number.POSITIVE_INFINITY }, "maxScanBytes"],
+        [{ maxScanBytes: "8 MiB" as unknown as number }, "maxScanBytes"]
+      ] as const) {
+        const exit = yield* Effect.exit(
+          Effect.provide(
+            ShieldEngine,
+            ShieldEngine.layer(policy, options).pipe(
+              Layer.provide(SessionManager.Default),
+              Layer.provide(PIIDetector.Default)
+            )
+          )
+        )
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause), name).toBe(true)
+        if (Exit.isFailure(exit)) expect(Cause.pretty(exit.cause)).toContain(`"${name}"`)
+      }
+    })
+  )
+
+  // Each through check: found in the verdict, and the session tainted so that an outgoing tool
+  // is blocked next.
+  const evasions: ReadonlyArray<readonly [PIIType, unknown]> = [
+    ["CREDIT_CARD", { text: "4111.1111.1111.1111" }],
+    ["CREDIT_CARD", { text: "4111/1111/1111/1111" }],
+    ["CREDIT_CARD", { text: "4111  1111  1111  1111" }],
+    ["CREDIT_CARD", { text: "4111\u00a01111\u00a01111\u00a01111" }],
+    ["CREDIT_CARD", { text: "4111\t1111\t1111\t1111" }],
+    ["CREDIT_CARD", { text: "4111\n1111\n1111\n1111" }],
+    ["CREDIT_CARD", { text: "４１１１ １１１１ １１１１ １１１１" }],
+    ["CREDIT_CARD", { text: "٤١١١ ١١١١ ١١١١ ١١١١" }],
+    ["CREDIT_CARD", { text: "4111\u200b1111\u200b1111\u200b1111" }],
+    ["CREDIT_CARD", { text: "4111 \u200b1111 \u200b1111 \u200b1111" }],
+    ["CREDIT_CARD", { amount: 12, card: 4111111111111111 }],
+    ["IBAN", { text: "gb82 west 1234 5698 7654 32" }],
+    ["IBAN", { text: "gb82-west-1234-5698-7654-32" }],
+    ["SSN", { text: "ssn 123 45 6789" }],
+    ["EMAIL", { to: "john＠example.com" }],
+    ["EMAIL", { to: "john@exämple.com" }],
+    ["EMAIL", { url: "https://x.test/?to=john%40example.com" }],
+    ["EMAIL", { body: Buffer.from("write to john@example.com", "utf16le") }],
+    ["CREDIT_CARD", { body: Buffer.from("card 4111 1111 1111 1111", "utf16le") }],
+    ["INN", { client: { inn: "7707083893" } }],
+    ["INN", { clientInn: 500100732259 }],
+    ["SNILS", { snils: "11223344595" }],
+    ["PASSPORT", { passport: { number: "533380006" } }],
+    ["RU_PASSPORT", { document: "паспорт 4506 123456" }],
+    ["DATE_OF_BIRTH", { person: { dateOfBirth: "1990-05-17" } }],
+    ["DATE_OF_BIRTH", { fields: new Map([["dob", "17.05.1990"]]) }],
+    ["RU_PHONE", { phone: "8 (912) 345-67-89" }]
+  ]
+
+  it.effect("personal data written to evade the detector still taints the session", () =>
+    withEngine()((engine, sessions) =>
+      Effect.gen(function* () {
+        for (const [i, [type, args]] of evasions.entries()) {
+          const id = `e${i}`
+          const verdict = yield* engine.check(call(id, "search", args))
+          expect(verdict.piiDetected, `${i} ${type}`).toContain(type)
+          expect(HashSet.has(yield* sessions.getTaints(SessionId.make(id)), type), `${i} ${type}`).toBe(true)
+          const next = yield* engine.check(call(id, "send_message", { text: "hello" }))
+          expect([next.decision, next.ruleId], `${i} ${type}`).toEqual(["BLOCK", TAINT_RULE_ID])
+        }
+      })
+    )
+  )
+
+  it.effect("ordinary tool arguments taint nothing", () =>
+    withEngine()((engine, sessions) =>
+      Effect.gen(function* () {
+        const args = {
+          lines: falsePositiveCorpus,
+          byKey: Object.fromEntries(falsePositiveCorpus.map((text, i) => [`field_${i}`, text])),
+          numbers: [1700000000, 1700000000000, 4111, 7707083893, 12.5, 2024]
+        }
+        const verdict = yield* engine.check(call("s1", "send_message", args))
+        expect(verdict.piiDetected).toEqual([])
+        expect(verdict.decision).toBe("ALLOW")
+        expect(HashSet.size(yield* sessions.getTaints(SessionId.make("s1")))).toBe(0)
+      })
+    )
+  )
+
+  it.effect("custom patterns match the text as written and as normalized", () =>
+    withEngine()((engine) =>
+      Effect.gen(function* () {
+        for (const badge of ["EMP-123456", "EMP-１２３４５６", "EMP\u200b-123456"]) {
+          expect((yield* engine.check(call("s1", "search", { badge }))).piiDetected, badge).toEqual([
+            "CUSTOM"
+          ])
+        }
+      })
+    )
+  )
+
+  // The hostile shapes run in a child process (see support/hostileArgs.ts): a regression that
+  // hangs or runs out of memory is killed and named after a generous limit instead of stalling
+  // the test run. Nothing here measures how fast they are.
+  it("no argument or result can make check or postCheck die, hang or run out of memory", async () => {
+    const script = fileURLToPath(new URL("./support/hostileArgs.ts", import.meta.url))
+    const run = await runTs(script, { timeout: 120_000, flags: ["--max-old-space-size=1024"] })
+    const lines = run.stdout.trim().split("\n")
+    if (run.status !== 0) throw new Error(`stopped at: ${lines.at(-1)}\n${run.stderr}`)
+    const results = new Map(
+      lines
+        .filter((l) => l.startsWith("done "))
+        .map((l) => {
+          const [name, verdict, post] = l.slice("done ".length).split(" | ")
+          return [name!, [verdict, post]] as const
+        })
+    )
+    const unreadable = [`BLOCK ${ARGS_UNREADABLE_RULE_ID} high`, "fail InvalidToolCall result"]
+    const tooLarge = [`BLOCK ${ARGS_TOO_LARGE_RULE_ID} high`, "fail InvalidToolCall result"]
+    expect(Object.fromEntries(results)).toEqual({
+      "a throwing getter": unreadable,
+      "a Proxy whose get trap throws": unreadable,
+      "a Proxy whose ownKeys trap throws": unreadable,
+      "a Proxy whose getPrototypeOf trap throws": unreadable,
+      "a revoked Proxy": unreadable,
+      "a toJSON that throws": unreadable,
+      "a getter that overflows the stack": unreadable,
+      "a Promise": unreadable,
+      "a fresh object from toJSON each time": tooLarge,
+      "a fresh object from a getter each time": tooLarge,
+      "a Proxy with a fresh object on every get": tooLarge,
+      "an object with a million keys": tooLarge,
+      "250,000 one-character strings": tooLarge,
+      "an array claiming 2^32 - 1 items": tooLarge,
+      "a Map of a million entries": tooLarge,
+      "nesting 100,000 deep": tooLarge,
+      "a 9 MiB string": tooLarge,
+      "a million numbers in a Float64Array": tooLarge,
+      "a cycle holding an address": [`BLOCK ${TAINT_RULE_ID} high`, "ok [EMAIL]"],
+      "5 MB of text with an address at its end": [`BLOCK ${TAINT_RULE_ID} high`, "ok [EMAIL]"],
+      "4 MiB of bytes with a card number at their end": [`BLOCK ${TAINT_RULE_ID} high`, "ok [CREDIT_CARD]"],
+      "100,000 strings within the budget": ["ALLOW - low", "ok []"]
+    })
+    expect(lines[0]).toBe(`inputs ${results.size}`)
+  }, 130_000)
 
   it.effect("a block rule wins over the taint chain, which wins over an allow rule", () =>
     withEngine()((engine) =>

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DateTime, Equal, Hash, HashMap, HashSet, Schema } from "effect"
-import { SessionId, SessionState, ToolName } from "../src/index.js"
+import { type PIIType, SessionId, SessionState, ToolName } from "../src/index.js"
 import * as Table from "../src/internal/core/sessionTable.js"
 import * as ToolCounts from "../src/internal/core/toolCounts.js"
 import { toState } from "../src/internal/shell/snapshot.js"
@@ -29,7 +29,7 @@ describe("snapshots", () => {
       lastAccessedAt: DateTime.unsafeMake(2_000),
       toolCounts: HashMap.make([ToolName.make("web_fetch"), 2], [ToolName.make("exec"), 1]),
       totalCalls: 3,
-      taints: HashSet.make("EMAIL", "CREDIT_CARD")
+      taints: HashSet.make<ReadonlyArray<PIIType>>("EMAIL", "CREDIT_CARD")
     })
     expect(Object.keys(fast)).toEqual(Object.keys(constructed))
     expect(Equal.equals(fast, constructed)).toBe(true)

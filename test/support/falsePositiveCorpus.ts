@@ -1,0 +1,83 @@
+/**
+ * Ordinary tool arguments that hold no personal data: what a detector that taints sessions at
+ * random would trip on. Numbers of the lengths of cards, taxpayer numbers and phones, dates,
+ * codes with check digits of their own, in the shapes agents send them.
+ */
+export const falsePositiveCorpus: ReadonlyArray<string> = [
+  // File paths and URLs.
+  "/var/log/app/2024/01/15/server-01.log",
+  "/home/build/projects/policyshield/src/internal/engine/recognizers.ts",
+  "C:\\Users\\build\\AppData\\Local\\Temp\\npm-12345-67890\\package.tgz",
+  "./reports/2023-12-31/summary_v2.3.1.pdf",
+  "s3://bucket-eu-west-1/exports/1700000000000/part-00042.parquet",
+  "https://example.com/api/v2/items?page=3&limit=50&sort=-created_at",
+  "https://cdn.example.com/assets/app.4f3c2a1b.js?v=20240115",
+  "ssh://git.example.com:2222/srv/repos/app.git",
+  // Timestamps and dates, in every common shape.
+  "2024-01-15T10:30:00.123Z",
+  "2024-01-15 10:30:00,123",
+  "Mon, 15 Jan 2024 10:30:00 GMT",
+  "15.01.2024 10:30",
+  "01/15/2024",
+  "2024/01/15",
+  "20240115T103000",
+  "1700000000",
+  "1700000000000",
+  "2024-W03-1",
+  "released on 1990-05-17 as version 1.0",
+  // Versions and builds.
+  "v1.2.3",
+  "1.22.4-beta.2+build.20240115",
+  "node-v20.11.1-linux-x64.tar.gz",
+  "build 20240115.3 (commit a94a8fe)",
+  "effect@^3.22.4 typescript@~5.9.3",
+  "Python 3.12.1 (main, Dec 8 2023, 05:40:29) [GCC 11.4.0]",
+  "10.0.19045.3803",
+  // Identifiers and hashes.
+  "123e4567-e89b-12d3-a456-426614174000",
+  "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+  "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3",
+  "d41d8cd98f00b204e9800998ecf8427e",
+  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+  "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+  "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+  "507f1f77bcf86cd799439011",
+  "ISBN 978-3-16-148410-0",
+  "EAN 4006381333931",
+  "container 3f9c2b7d1e4a",
+  // Prices, quantities and amounts.
+  "$1,234.56",
+  "€ 99,90 incl. VAT",
+  "USD 1 234 567.89",
+  "12 x 3.50 = 42.00",
+  "total: 1234567.89 RUB",
+  "price 4111 RUB, discount 10%",
+  "weight 1 250 g, 4 items",
+  "balance 12 345 678 901.23",
+  // Order numbers and references.
+  "order #4000123456",
+  "Order No. 7707083893 shipped",
+  "invoice INV-2024-000123",
+  "ticket PROJ-4521",
+  "tracking 1Z999AA10123456784",
+  "reference 00012345678901",
+  "booking ref ABC123",
+  "PO 4500012345 line 10",
+  // Log lines without phones or addresses.
+  "2024-01-15 10:30:00,123 INFO [main] Started Application in 2.345 seconds (pid 12345)",
+  "GET /api/v2/items?page=3 200 1234ms 5678b",
+  "WARN retry 3/5 after 250 ms: connection reset",
+  "ERROR code 0x80070005 at offset 0x00401000",
+  "processed 1048576 rows in 12.5 s (83886 rows/s)",
+  "memory: rss=123456789 heapUsed=98765432 external=1234567",
+  "lat 55.7558, lon 37.6173, alt 156 m",
+  "port 8080, pool size 16, timeout 30000 ms",
+  "matrix 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16",
+  "series 100 200 300 400 500 600",
+  "color #1a2b3c, rgb(26, 43, 60)",
+  // Words near the context words, with no value.
+  "passport photo guidelines, 2 pages",
+  "the taxpayer portal is down for maintenance",
+  "born to run",
+  "ИНН организации не указан"
+]
