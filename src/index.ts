@@ -30,6 +30,7 @@ export {
   type Comparison,
   type CustomPattern,
   PolicyError,
+  type PolicyIssue,
   type Rule,
   type SessionCondition,
   ShieldPolicy
