@@ -664,6 +664,16 @@ rules:
       })
     )
 
+    it.effect("JSON text loaded as YAML has its duplicate keys rejected too", () =>
+      Effect.gen(function* () {
+        const error = yield* yamlRejection(
+          '{"shield_name":"t","rules":[{"id":"r1","then":"block","then":"allow"}]}'
+        )
+        expect(error.message).toContain("duplicate key")
+        expect(error.message).toContain('then\\":\\"allow')
+      })
+    )
+
     it.effect("an alias that contains itself, or aliases that multiply, are refused", () =>
       Effect.gen(function* () {
         expect((yield* yamlRejection("shield_name: t\nrules: &r [*r]\n")).message).toContain(
