@@ -34,6 +34,7 @@ export {
   type Comparison,
   type CustomPattern,
   PolicyError,
+  type PolicyIssue,
   type Rule,
   type SessionCondition,
   ShieldPolicy
