@@ -13,12 +13,12 @@ export const make = (config: Table.TableConfig, report: Report): Effect.Effect<S
   Effect.map(
     Ref.make(Table.empty(config)),
     (ref): SessionStore => ({
-      apply: (operation) =>
+      apply: (operation, finish) =>
         Effect.clockWith((clock) =>
           Ref.modify(ref, (table) => {
             const { result, table: next, events } = Table.apply(table, millis(clock), operation)
             if (events.length > 0) report(events, next.now)
-            return [result, next]
+            return [finish(result), next]
           })
         )
     })

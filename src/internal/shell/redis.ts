@@ -262,16 +262,17 @@ export const make = (
     if (Either.isLeft(first) && identity.lostAt === undefined) return yield* Effect.fail(first.left)
 
     return {
-      apply: <O extends Table.Operation>(operation: O) => {
+      apply: <O extends Table.Operation, B>(operation: O, finish: (result: Table.Result<O>) => B) => {
         if (operation._tag === "decideAndRecord") {
-          return decideAndRecord(
-            operation as Extract<Table.Operation, { readonly _tag: "decideAndRecord" }>
-          ) as Effect.Effect<Table.Result<O>, SessionStoreUnavailable>
+          return Effect.map(
+            decideAndRecord(operation as Extract<Table.Operation, { readonly _tag: "decideAndRecord" }>),
+            (result) => finish(result as Table.Result<O>)
+          )
         }
         const id = "id" in operation ? operation.id : undefined
         return Effect.flatMap(call(operation._tag, id, argumentsOf(operation)), (reply) =>
-          resultOf(operation._tag, id, reply)
-        ) as Effect.Effect<Table.Result<O>, SessionStoreUnavailable>
+          Effect.map(resultOf(operation._tag, id, reply), (result) => finish(result as Table.Result<O>))
+        )
       }
     } satisfies SessionStore
   })

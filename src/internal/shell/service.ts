@@ -11,7 +11,15 @@ import type { SessionEvent } from "../../SessionEvent.js"
 import type { SessionId } from "../../SessionId.js"
 import { type SessionState, SessionStats } from "../../SessionState.js"
 import type { ToolName } from "../../ToolName.js"
-import type { Decided, Lifecycle, Operation, Refused, Result, Touched } from "../core/sessionTable.js"
+import type {
+  Decided,
+  Lifecycle,
+  Operation,
+  Refused,
+  Result,
+  SessionRecord,
+  Touched
+} from "../core/sessionTable.js"
 import * as Taints from "../core/taints.js"
 import * as Observe from "./observe.js"
 import type { Resolved } from "./options.js"
@@ -85,10 +93,15 @@ export interface Reporter {
 /** What a store provides: one operation of the core, applied as one atomic step. */
 export interface SessionStore {
   /**
-   * Applies the operation at the store's time and gives back its result; the events it caused
-   * go to the store's `Report` in the same step. Fails only when the store cannot be used.
+   * Applies the operation at the store's time and gives back `finish` of its result; the events
+   * it caused go to the store's `Report` in the same step. `finish` is synchronous and called
+   * once (an in-memory store calls it inside its atomic step, which saves a step per call).
+   * Fails only when the store cannot be used.
    */
-  readonly apply: <O extends Operation>(operation: O) => Effect.Effect<Result<O>, SessionStoreUnavailable>
+  readonly apply: <O extends Operation, B>(
+    operation: O,
+    finish: (result: Result<O>) => B
+  ) => Effect.Effect<B, SessionStoreUnavailable>
 }
 
 /**
@@ -103,15 +116,28 @@ export const make = <E, R>(
     const observer = yield* Observe.make(resolved.observe)
     const store = yield* makeStore(observer)
 
-    /** One operation through the store, in a span when tracing, with warnings logged after. */
-    const run = <O extends Operation>(operation: O): Effect.Effect<Result<O>, SessionStoreUnavailable> => {
-      const applied = Effect.flatMap(store.apply(operation), (result) =>
-        observer.pending() ? Effect.as(observer.flush, result) : Effect.succeed(result)
-      )
+    /** One operation through the store, its result finished in the same step, in a span when tracing. */
+    const run = <O extends Operation, B>(
+      operation: O,
+      finish: (result: Result<O>) => B
+    ): Effect.Effect<B, SessionStoreUnavailable> => {
+      const applied = store.apply(operation, finish)
       return resolved.observe.tracing
         ? observer.traced(operation._tag, attributesOf(operation), idOf(operation), applied)
         : applied
     }
+
+    /** An operation whose result is an Effect (it may fail), with any warning logged after it. */
+    const runEffect = <O extends Operation, B, E>(
+      operation: O,
+      finish: (result: Result<O>) => Effect.Effect<B, E>
+    ): Effect.Effect<B, E | SessionStoreUnavailable> =>
+      Effect.flatten(
+        run(operation, (result) => {
+          const finished = finish(result)
+          return observer.pending() ? Effect.zipRight(observer.flush, finished) : finished
+        })
+      )
 
     const refuse = (id: SessionId, refused: Refused): Effect.Effect<never, SessionCapacityExceeded> => {
       observer.rejected(refused.reason)
@@ -148,22 +174,23 @@ export const make = <E, R>(
         })
       }
 
+    const snapshot = (record: SessionRecord | undefined): Option.Option<SessionState> =>
+      record === undefined ? Option.none() : Option.some(toState(record))
+    const same = <A>(a: A): A => a
+
     // One line per operation: what it is as data, and how its result reaches the caller.
     const service: SessionManagerService = {
-      getOrCreate: (id) => Effect.flatMap(run({ _tag: "getOrCreate", id }), touched(id, false)),
-      get: (id) => Effect.map(run({ _tag: "get", id }), (r) => Option.map(Option.fromNullable(r), toState)),
-      increment: (id, tool) => Effect.flatMap(run({ _tag: "increment", id, tool }), touched(id, true)),
-      addTaint: (id, pii) => Effect.flatMap(run({ _tag: "addTaint", id, pii }), touched(id, false)),
-      getTaints: (id) => Effect.map(run({ _tag: "getTaints", id }), Taints.toHashSet),
+      getOrCreate: (id) => runEffect({ _tag: "getOrCreate", id }, touched(id, false)),
+      get: (id) => run({ _tag: "get", id }, snapshot),
+      increment: (id, tool) => runEffect({ _tag: "increment", id, tool }, touched(id, true)),
+      addTaint: (id, pii) => runEffect({ _tag: "addTaint", id, pii }, touched(id, false)),
+      getTaints: (id) => run({ _tag: "getTaints", id }, Taints.toHashSet),
       decideAndRecord: (id, tool, decide) =>
-        Effect.flatMap(
-          run({ _tag: "decideAndRecord", id, tool, decide: (r) => decide(toState(r)) }),
-          decided(id)
-        ),
-      clearTaints: (id) => run({ _tag: "clearTaints", id }),
-      remove: (id) => run({ _tag: "remove", id }),
-      cleanup: run({ _tag: "cleanup" }),
-      stats: Effect.map(run({ _tag: "stats" }), (figures) => new SessionStats(figures, true)),
+        runEffect({ _tag: "decideAndRecord", id, tool, decide: (r) => decide(toState(r)) }, decided(id)),
+      clearTaints: (id) => run({ _tag: "clearTaints", id }, same),
+      remove: (id) => run({ _tag: "remove", id }, same),
+      cleanup: run({ _tag: "cleanup" }, same),
+      stats: run({ _tag: "stats" }, (figures) => new SessionStats(figures, true)),
       subscribe: observer.subscribe,
       events: observer.events
     }
