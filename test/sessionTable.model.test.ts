@@ -113,6 +113,10 @@ const checkInvariants = (table: Table.Table) => {
   expect(table.parkedBytes).toBe(bytes(parked))
   expect(table.parkedTaintedBytes).toBe(bytes(parked.filter((r) => r.taints !== 0)))
   expect(table.parkedBytes).toBeLessThanOrEqual(table.config.maxParkedBytes)
+  // sweepFrom is a lower bound of every session's expiry: no sweep is skipped that was needed.
+  for (const r of [...live, ...parked]) {
+    expect(r.lastAccessedAt.epochMillis + table.config.ttlMillis).toBeGreaterThanOrEqual(table.sweepFrom)
+  }
   for (const [index, tainted, inParked] of [
     [table.live.untainted, false, false],
     [table.live.tainted, true, false],

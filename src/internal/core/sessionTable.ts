@@ -70,6 +70,12 @@ export interface Table {
   /** The latest time the table has seen, in milliseconds: time never goes backwards. */
   readonly now: number
   /**
+   * No session can have expired at or before this time: the least recent session's last access
+   * plus the TTL, when it was last looked at. Sessions only get newer, so it stays a lower bound
+   * until the next sweep moves it, and an operation before it needs no sweep at all.
+   */
+  readonly sweepFrom: number
+  /**
    * `now` as a DateTime, once an operation needed it. Every record touched in the same
    * millisecond shares this one value, which saves both its construction and its memory.
    */
@@ -207,6 +213,7 @@ export const empty = (config: TableConfig): Table => ({
   parkedBytes: 0,
   parkedTaintedBytes: 0,
   now: Number.NEGATIVE_INFINITY,
+  sweepFrom: Number.POSITIVE_INFINITY,
   nowUtc: undefined,
   touches: 0,
   totalCalls: 0,
@@ -349,7 +356,16 @@ const unchanged: Update<undefined> = (record) => record
 const counting: Update<ToolName> = (record, config, tool) => {
   const tools = ToolCounts.increment(record.tools, tool, config.maxToolsPerSession)
   if (tools === undefined) return { _tag: "Refused", reason: "tools", limit: config.maxToolsPerSession }
-  return makeRecord({ ...record, totalCalls: record.totalCalls + 1, tools })
+  return {
+    id: record.id,
+    createdAt: record.createdAt,
+    lastAccessedAt: record.lastAccessedAt,
+    touch: record.touch,
+    totalCalls: record.totalCalls + 1,
+    taints: record.taints,
+    tools,
+    parked: record.parked
+  }
 }
 
 const tainting: Update<PIIType> = (record, _, pii) =>
@@ -411,12 +427,7 @@ const reading = <A>(
   return next.finish(read(next.find(id)), table)
 }
 
-const isSettled = (table: Table, now: number): boolean => {
-  if (now > table.now) return false
-  if (table.config.ttlMillis === Number.POSITIVE_INFINITY) return true
-  const oldest = oldestOf(table.live, table.parked)
-  return oldest === undefined || !isExpired(table.config, oldest, table.now)
-}
+const isSettled = (table: Table, now: number): boolean => now <= table.now && table.now <= table.sweepFrom
 
 /** The least recently accessed session of both tiers. */
 const oldestOf = (live: Tier, parked: Tier): SessionRecord | undefined =>
@@ -449,6 +460,7 @@ const withoutRecord = (tier: Tier, record: SessionRecord): Tier =>
 class Next {
   readonly config: TableConfig
   readonly now: number
+  sweepFrom: number
   nowUtc: DateTime.Utc | undefined
   sessions: HashMap.HashMap<SessionId, SessionRecord>
   parkedSessions: HashMap.HashMap<SessionId, SessionRecord>
@@ -466,6 +478,7 @@ class Next {
   constructor(table: Table, reading: number) {
     this.config = table.config
     this.now = Math.max(reading, table.now)
+    this.sweepFrom = table.sweepFrom
     this.nowUtc = this.now === table.now ? table.nowUtc : undefined
     this.sessions = table.sessions
     this.parkedSessions = table.parkedSessions
@@ -485,6 +498,7 @@ class Next {
   finish<A>(result: A, table: Table): Transition<A> {
     const same =
       this.now === table.now &&
+      this.sweepFrom === table.sweepFrom &&
       this.nowUtc === table.nowUtc &&
       this.sessions === table.sessions &&
       this.parkedSessions === table.parkedSessions &&
@@ -507,6 +521,7 @@ class Next {
             parkedBytes: this.parkedBytes,
             parkedTaintedBytes: this.parkedTaintedBytes,
             now: this.now,
+            sweepFrom: this.sweepFrom,
             nowUtc: this.nowUtc,
             touches: this.touches,
             totalCalls: this.totalCalls,
@@ -542,15 +557,22 @@ class Next {
 
   /** Drops up to `limit` expired sessions of either tier, least recently accessed first. */
   sweep(limit: number): number {
-    if (this.config.ttlMillis === Number.POSITIVE_INFINITY) return 0
+    if (this.now <= this.sweepFrom) return 0
     let dropped = 0
-    while (dropped < limit) {
+    for (;;) {
       const record = oldestOf(this.live, this.parked)
-      if (record === undefined || !isExpired(this.config, record, this.now)) break
+      if (record === undefined || !isExpired(this.config, record, this.now)) {
+        this.sweepFrom =
+          record === undefined
+            ? Number.POSITIVE_INFINITY
+            : record.lastAccessedAt.epochMillis + this.config.ttlMillis
+        return dropped
+      }
+      // Left for the next operation: sweepFrom stays behind, so it sweeps again.
+      if (dropped === limit) return dropped
       this.dropExpired(record)
       dropped++
     }
-    return dropped
   }
 
   /** The session with this id, live or parked; an expired one found here is dropped. */
@@ -608,7 +630,7 @@ class Next {
     // An expired live session goes before any live one is parked. Within the live tier expiry
     // follows the access order, so the least recent one is the first to have expired (the
     // sweep that opens the operation may have dropped older parked sessions instead).
-    const oldest = oldestIn(this.live)
+    const oldest = this.now > this.sweepFrom ? oldestIn(this.live) : undefined
     if (oldest !== undefined && isExpired(this.config, oldest, this.now)) {
       this.dropExpired(oldest)
       return true
@@ -724,7 +746,17 @@ class Next {
 
   /** The record as touched now, with the next touch number. */
   touched(record: SessionRecord): SessionRecord {
-    return makeRecord({ ...record, lastAccessedAt: this.utc(), touch: ++this.touches })
+    // Written out rather than spread: this runs on every touch.
+    return {
+      id: record.id,
+      createdAt: record.createdAt,
+      lastAccessedAt: this.utc(),
+      touch: ++this.touches,
+      totalCalls: record.totalCalls,
+      taints: record.taints,
+      tools: record.tools,
+      parked: record.parked
+    }
   }
 
   /** Replaces a session's record in the indexes and totals (the map is the caller's). */
@@ -734,6 +766,9 @@ class Next {
   }
 
   index(record: SessionRecord): void {
+    // An empty table had no bound; a session's own expiry is one (touches only push it later).
+    const expiry = record.lastAccessedAt.epochMillis + this.config.ttlMillis
+    if (expiry < this.sweepFrom) this.sweepFrom = expiry
     if (record.parked) {
       this.parked = withRecord(this.parked, record)
       const bytes = recordBytes(record)
