@@ -1,7 +1,7 @@
 /**
- * The five implementations behind one driver interface. Each batch runs the way its kind of
- * caller would run it: the library and the hand-rolled Effect store inside one Effect program,
- * the others in a plain loop. A batch returns its elapsed nanoseconds.
+ * The implementations behind one driver interface. Each batch runs the way its kind of caller
+ * would run it: the library and the Effect stores inside one Effect program, the others in a
+ * plain loop. The harness times the batches (wall clock and process CPU), so a driver only runs.
  */
 import { Effect, HashMap, HashSet, Option, Queue, Ref, Scope } from "effect"
 import {
@@ -15,9 +15,9 @@ import type { Call } from "./sequence.js"
 import { LruSessionStore, SpecPortStore } from "./stores.js"
 
 export interface Driver {
-  readonly increments: (calls: ReadonlyArray<Call>) => number
-  readonly getTaints: (ids: ReadonlyArray<SessionId>) => number
-  readonly gets: (ids: ReadonlyArray<SessionId>) => number
+  readonly increments: (calls: ReadonlyArray<Call>) => void
+  readonly getTaints: (ids: ReadonlyArray<SessionId>) => void
+  readonly gets: (ids: ReadonlyArray<SessionId>) => void
   readonly addTaints: (ids: ReadonlyArray<SessionId>, pii: PIIType) => void
   /** How many of `ids` still carry a taint. */
   readonly stillTainted: (ids: ReadonlyArray<SessionId>) => number
@@ -25,35 +25,94 @@ export interface Driver {
   readonly totalCalls: () => number
 }
 
+export type SubjectKey =
+  | "effect"
+  | "effectNoMetrics"
+  | "effectSubscribed"
+  | "effectTraced"
+  | "runSync"
+  | "lruEffect"
+  | "lru"
+  | "specPort"
+  | "floor"
+
 export interface Subject {
-  readonly key:
-    | "effect"
-    | "effectNoMetrics"
-    | "effectSubscribed"
-    | "effectTraced"
-    | "runSync"
-    | "lruEffect"
-    | "lru"
-    | "specPort"
-    | "floor"
+  readonly key: SubjectKey
   readonly label: string
   /**
    * Only for the steady and read workloads: it evicts only the victims a steady sequence names
    * (`Call.evicts`), so it cannot take part in a flood.
    */
   readonly steadyOnly?: true
-  /** Only at these table sizes (a variant shown where it makes its point). */
-  readonly sizes?: ReadonlyArray<number>
+  /**
+   * A variant of (1), shown only at the smallest size and the largest interleaved one, where it
+   * makes its point without doubling the run.
+   */
+  readonly variant?: true
   readonly make: (maxSessions: number) => Driver
 }
 
-const TTL_MS = 3_600_000
+// Every `make` is a function, so the helpers it calls may follow it.
+export const subjects: ReadonlyArray<Subject> = [
+  {
+    key: "effect",
+    label: "(1) this library, inside one Effect program",
+    make: (n) => libraryDriver(makeLibrary(n), false)
+  },
+  {
+    key: "effectNoMetrics",
+    label: "(1) with metrics off",
+    variant: true,
+    make: (n) => libraryDriver(makeLibrary(n, false), false)
+  },
+  {
+    key: "effectSubscribed",
+    label: "(1) with an event subscriber reading along",
+    variant: true,
+    make: (n) => subscribed(n)
+  },
+  {
+    key: "effectTraced",
+    label: "(1) with tracing on (Effect's default tracer)",
+    variant: true,
+    make: (n) => libraryDriver(makeLibrary(n, true, true), false)
+  },
+  {
+    key: "runSync",
+    label: "(2) this library, Effect.runSync per operation",
+    make: (n) => libraryDriver(makeLibrary(n), true)
+  },
+  {
+    key: "lruEffect",
+    label: "(3) lru-cache store, each operation in Effect.sync",
+    make: (n) => lruDriver(new LruSessionStore(n, TTL_MS), true)
+  },
+  {
+    key: "lru",
+    label: "(4) lru-cache store, called directly",
+    make: (n) => lruDriver(new LruSessionStore(n, TTL_MS), false)
+  },
+  {
+    key: "specPort",
+    label: "(5) a plain Map, scanned for the oldest session on eviction",
+    make: (n) => specPortDriver(new SpecPortStore(n, TTL_MS))
+  },
+  {
+    key: "floor",
+    label: "(0) floor: Effect Ref over Effect HashMap, told its victims; no index, expiry or snapshot",
+    steadyOnly: true,
+    make: () => floorDriver()
+  }
+]
 
-const time = (run: () => void): number => {
-  const start = process.hrtime.bigint()
-  run()
-  return Number(process.hrtime.bigint() - start)
+/** The subject with this key (the child processes receive only the key). */
+export const subject = (key: string): Subject => {
+  const found = subjects.find((s) => s.key === key)
+  if (found === undefined) throw new Error(`no benchmark subject "${key}"`)
+  return found
 }
+
+const TTL_MS = 3_600_000
 
 // The library's operations can only fail here with a programming error in the harness.
 const orDie = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A> => Effect.orDie(effect)
@@ -67,21 +126,21 @@ const libraryDriver = (
   perOperation: boolean,
   subscriber?: Queue.Dequeue<SessionEvent>
 ): Driver => {
-  const inOneProgram = (body: () => Effect.Effect<void>) => time(() => Effect.runSync(body()))
-  const batch = <A>(items: ReadonlyArray<A>, op: (item: A) => Effect.Effect<unknown>) =>
-    perOperation
-      ? time(() => {
-          for (const item of items) Effect.runSync(op(item))
-        })
-      : inOneProgram(() =>
-          Effect.gen(function* () {
-            let i = 0
-            for (const item of items) {
-              yield* op(item)
-              if (subscriber !== undefined && ++i % 64 === 0) yield* Queue.takeAll(subscriber)
-            }
-          })
-        )
+  const batch = <A>(items: ReadonlyArray<A>, op: (item: A) => Effect.Effect<unknown>): void => {
+    if (perOperation) {
+      for (const item of items) Effect.runSync(op(item))
+      return
+    }
+    Effect.runSync(
+      Effect.gen(function* () {
+        let i = 0
+        for (const item of items) {
+          yield* op(item)
+          if (subscriber !== undefined && ++i % 64 === 0) yield* Queue.takeAll(subscriber)
+        }
+      })
+    )
+  }
   return {
     increments: (calls) => batch(calls, (c) => orDie(sm.increment(c.id, c.tool))),
     getTaints: (ids) => batch(ids, (id) => orDie(sm.getTaints(id))),
@@ -97,18 +156,17 @@ const libraryDriver = (
 }
 
 const lruDriver = (store: LruSessionStore, inEffect: boolean): Driver => {
-  const batch = <A>(items: ReadonlyArray<A>, op: (item: A) => unknown) =>
-    inEffect
-      ? time(() =>
-          Effect.runSync(
-            Effect.gen(function* () {
-              for (const item of items) yield* Effect.sync(() => op(item))
-            })
-          )
-        )
-      : time(() => {
-          for (const item of items) op(item)
-        })
+  const batch = <A>(items: ReadonlyArray<A>, op: (item: A) => unknown): void => {
+    if (!inEffect) {
+      for (const item of items) op(item)
+      return
+    }
+    Effect.runSync(
+      Effect.gen(function* () {
+        for (const item of items) yield* Effect.sync(() => op(item))
+      })
+    )
+  }
   return {
     increments: (calls) => batch(calls, (c) => store.increment(c.id, c.tool)),
     getTaints: (ids) => batch(ids, (id) => store.getTaints(id)),
@@ -127,10 +185,9 @@ const lruDriver = (store: LruSessionStore, inEffect: boolean): Driver => {
 }
 
 const specPortDriver = (store: SpecPortStore): Driver => {
-  const batch = <A>(items: ReadonlyArray<A>, op: (item: A) => unknown) =>
-    time(() => {
-      for (const item of items) op(item)
-    })
+  const batch = <A>(items: ReadonlyArray<A>, op: (item: A) => unknown): void => {
+    for (const item of items) op(item)
+  }
   return {
     increments: (calls) => batch(calls, (c) => store.increment(c.id, c.tool)),
     getTaints: (ids) => batch(ids, (id) => store.getTaints(id)),
@@ -176,13 +233,11 @@ const floorDriver = (): Driver => {
     else tools[at + 1] = (tools[at + 1] as number) + 1
     return { totalCalls: found.value.totalCalls + 1, tools }
   }
-  const inProgram = <A>(items: ReadonlyArray<A>, op: (item: A) => Effect.Effect<unknown>) =>
-    time(() =>
-      Effect.runSync(
-        Effect.gen(function* () {
-          for (const item of items) yield* op(item)
-        })
-      )
+  const inProgram = <A>(items: ReadonlyArray<A>, op: (item: A) => Effect.Effect<unknown>): void =>
+    Effect.runSync(
+      Effect.gen(function* () {
+        for (const item of items) yield* op(item)
+      })
     )
   const read = (id: SessionId) => Effect.map(Ref.get(ref), (m) => HashMap.get(m, id))
   return {
@@ -211,58 +266,3 @@ const subscribed = (maxSessions: number) => {
   const queue = Effect.runSync(Effect.flatMap(Scope.make(), (scope) => Scope.extend(sm.subscribe, scope)))
   return libraryDriver(sm, false, queue)
 }
-
-export const subjects: ReadonlyArray<Subject> = [
-  {
-    key: "effect",
-    label: "(1) this library, inside one Effect program",
-    make: (n) => libraryDriver(makeLibrary(n), false)
-  },
-  {
-    key: "effectNoMetrics",
-    label: "(1) with metrics off",
-    sizes: [1_000, 100_000],
-    make: (n) => libraryDriver(makeLibrary(n, false), false)
-  },
-  {
-    key: "effectSubscribed",
-    label: "(1) with an event subscriber reading along",
-    sizes: [1_000, 100_000],
-    make: subscribed
-  },
-  {
-    key: "effectTraced",
-    label: "(1) with tracing on (Effect's default tracer)",
-    sizes: [1_000, 100_000],
-    make: (n) => libraryDriver(makeLibrary(n, true, true), false)
-  },
-  {
-    key: "runSync",
-    label: "(2) this library, Effect.runSync per operation",
-    make: (n) => libraryDriver(makeLibrary(n), true)
-  },
-  {
-    key: "lruEffect",
-    label: "(3) lru-cache store, each operation in Effect.sync",
-    make: (n) => lruDriver(new LruSessionStore(n, TTL_MS), true)
-  },
-  {
-    key: "lru",
-    label: "(4) lru-cache store, called directly",
-    make: (n) => lruDriver(new LruSessionStore(n, TTL_MS), false)
-  },
-  {
-    key: "specPort",
-    label: "(5) a plain Map, scanned for the oldest session on eviction",
-    make: (n) => specPortDriver(new SpecPortStore(n, TTL_MS))
-  },
-  {
-    key: "floor",
-    label: "(0) floor: Effect Ref over Effect HashMap, told its victims; no index, expiry or snapshot",
-    steadyOnly: true,
-    make: floorDriver
-  }
-]
-
-/** The library's service, for the workloads that use it directly (concurrency, memory). */
-export const library = makeLibrary
