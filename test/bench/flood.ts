@@ -1,8 +1,10 @@
 /**
  * W3: every call a new id against a full table, with a few tainted sessions among the oldest,
- * which a protecting design must keep. The implementations take turns chunk by chunk, as in
- * W1; beside them runs (1) on W1's steady sequence at the same size, so W3 / W1 of (1) is a
- * ratio of two chunks measured side by side.
+ * which a protecting design must keep. The implementations take turns chunk by chunk in this
+ * one process; beside them runs (1) on W1's steady sequence at the same size, so W3 / W1 of (1)
+ * is a ratio of two turns measured side by side. One heap is good enough here: the one ratio
+ * taken compares (1) with itself, whose two tables make garbage alike, and of the others only
+ * what they lose of the tainted sessions matters.
  */
 import { FLOOD_SIZE, SPEC_PORT_FLOOD_CALLS, TAINTED_IN_FLOOD } from "./config.js"
 import { chunks, interleave, type Lane } from "./interleave.js"
@@ -113,7 +115,7 @@ export const floodWorkload = (
     figures.calls[subject.key] = calls.length
     figures.lost[subject.key] = TAINTED_IN_FLOOD - driver.stillTainted(tainted)
     log(
-      `W3 ${subject.key} N=${n}: median block ${median(perOp.wall).toFixed(0)} ns/call wall, ` +
+      `W3 ${subject.key} N=${n}: median turn ${median(perOp.wall).toFixed(0)} ns/call wall, ` +
         `${figures.lost[subject.key]} of ${TAINTED_IN_FLOOD} tainted sessions lost`
     )
   }

@@ -21,7 +21,6 @@ import {
   onlySizes,
   onlySubjects,
   onlyWorkloads,
-  PER_BLOCK,
   quick,
   REDIS_OPERATIONS,
   ROUNDS,
@@ -56,21 +55,23 @@ const main = async () => {
 
   const steady: Array<SteadyRun> = []
   if (runs("W1") || runs("W2")) {
-    const spec = { warmup: WARMUP, measured: MEASURED, chunk: CHUNK, perBlock: PER_BLOCK }
+    // One figure per turn in this process (a round's figure is its whole run, see round.ts).
+    const spec = { warmup: WARMUP, measured: MEASURED, chunk: CHUNK, perBlock: 1 }
     for (const n of SIZES) {
       const at = subjects.filter((s) => runsAt(s, n))
       if (at.length === 0) continue
-      const interleaved = n <= INTERLEAVED_MAX
-      const phase = interleaved
-        ? `W1, W2 at N = ${n.toLocaleString("en-US")}: ${at.length} implementations interleaved`
-        : `W1, W2 at N = ${n.toLocaleString("en-US")}: ${at.length} implementations × ${ROUNDS} rounds in child processes`
+      const how: SteadyRun["how"] = n > INTERLEAVED_MAX ? "rounds" : "interleaved"
+      const phase = `W1, W2 at N = ${n.toLocaleString("en-US")}: ${at.length} implementations ${
+        how === "interleaved" ? "interleaved" : `× ${ROUNDS} rounds of child processes`
+      }`
       console.error(`bench: ${phase}`)
+      const sized = { ...spec, sessions: n }
       const figures = await metered(phase, () =>
-        interleaved
-          ? steadyWorkloads({ ...spec, sessions: n }, at, progress)
-          : steadySeparate({ ...spec, sessions: n }, at, ROUNDS, progress)
+        how === "interleaved"
+          ? steadyWorkloads(sized, at, progress)
+          : steadySeparate(sized, at, ROUNDS, progress)
       )
-      steady.push({ sessions: n, how: interleaved ? "interleaved" : "separate", figures })
+      steady.push({ sessions: n, how, figures })
       gc()
     }
   }
@@ -79,7 +80,7 @@ const main = async () => {
         floodWorkload(
           subjects.filter((s) => included(s.key) && s.steadyOnly === undefined),
           included("effect") ? subject("effect") : undefined,
-          { warmup: WARMUP, measured: MEASURED, chunk: CHUNK, perBlock: PER_BLOCK },
+          { warmup: WARMUP, measured: MEASURED, chunk: CHUNK, perBlock: 1 },
           progress
         )
       )
@@ -153,15 +154,16 @@ const machineHeader = (): string => {
     `- Date: ${new Date().toISOString().replace("T", " ").slice(0, 16)} UTC`,
     "",
     `How to read: up to N = ${INTERLEAVED_MAX.toLocaleString("en-US")} every implementation has its own table in ` +
-      `one process and they take turns, ${CHUNK.toLocaleString("en-US")} operations each, over the same ` +
-      "sequence (after a warm-up taken the same way), so all see the same machine. Figures are given per " +
-      `block of ${PER_BLOCK} turns (${(PER_BLOCK * CHUNK).toLocaleString("en-US")} operations, long enough ` +
-      "to carry its share of garbage collection); a ratio is taken block by block and reported as its " +
-      "median [p25–p75]. Above, each implementation runs alone in a child process (A B C, B C A, ... " +
-      `for ${ROUNDS} rounds); a ratio is taken round by round, median [min–max]. Wall clock and process ` +
-      "CPU time (every thread) are both given. (0) is a floor, not an implementation: the least an Effect " +
-      "Ref over an Effect HashMap costs, one update per call on a table of N, removing the victim the " +
-      "sequence names in the same update (1 call in 10) but never finding one itself.",
+      `this process and they take turns, ${CHUNK.toLocaleString("en-US")} operations each, over the same ` +
+      "sequence (after a warm-up taken the same way), so all see the same machine; a ratio is taken turn " +
+      "by turn and reported as its median [p25–p75]. (Shorter turns, such as 2,000 operations, make a " +
+      "cheap implementation pay the cost of each switch as a large share and lower every ratio to the " +
+      `floor: see CHUNK in test/bench/config.ts.) Above, each implementation runs alone in a child process ` +
+      `(A B C, B C A, ... for ${ROUNDS} rounds); a ratio is taken round by round, median [min–max]. Wall ` +
+      "clock and process CPU time (every thread, background collection included) are both given. (0) is a " +
+      "floor, not an implementation: the least an Effect Ref over an Effect HashMap costs, one update per " +
+      "call on a table of N, removing the victim the sequence names in the same update (1 call in 10) but " +
+      "never finding one itself.",
     ""
   ].join("\n")
 }

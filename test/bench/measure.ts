@@ -1,8 +1,8 @@
 /**
- * Timing and the statistics of ratios. Every figure is kept per unit of measurement (a block of
- * interleaved chunks in one process, or a round of child processes), so that a ratio is taken
- * between two implementations measured in the same unit, under the same machine conditions,
- * and its spread over the units shows how far the machine moved it.
+ * Timing and the statistics of ratios. Every figure is kept per unit of measurement (a turn of
+ * interleaved implementations in one process, or a round of child processes), so that a ratio
+ * is taken between two implementations measured in the same unit, under the same machine
+ * conditions, and its spread over the units shows how far the machine moved it.
  */
 import { readFileSync } from "node:fs"
 import { cpus } from "node:os"
@@ -20,7 +20,7 @@ export interface Figures {
 }
 
 /**
- * How a spread is taken: the interquartile range over blocks (twenty of them, among which a
+ * How a spread is taken: the interquartile range over turns (twenty of them, among which a
  * major GC or a burst of load lands in a few), or the full range over rounds (five or so).
  */
 export type SpreadKind = "p25–p75" | "min–max"
@@ -51,10 +51,8 @@ export const timed = (run: () => void): Sample => {
 
 /**
  * The samples of consecutive chunks (`operations[i]` operations each), summed over blocks of
- * `perBlock` chunks, as ns per operation. A chunk is short enough that a burst of load hits
- * every implementation's turn alike, but too short to carry its share of garbage collection:
- * whether a scavenge lands in it or in the next implementation's turn is chance. A block of
- * several chunks carries about its share, so its figure, unlike a chunk's, is not bimodal.
+ * `perBlock` chunks, as ns per operation: one block per turn in one process, one block for a
+ * whole round in a child process.
  */
 export const perOperation = (
   samples: ReadonlyArray<Sample>,

@@ -13,7 +13,6 @@ import {
   INTERLEAVED_MAX,
   MEMORY_SESSIONS,
   OPS_PER_FIBER,
-  PER_BLOCK,
   TAINTED_IN_FLOOD,
   TRACKED_SIZES
 } from "./config.js"
@@ -35,7 +34,8 @@ import { type SubjectKey, subjects } from "./subjects.js"
 /** W1 and W2 at one size, and how they were run. */
 export interface SteadyRun {
   readonly sessions: number
-  readonly how: "interleaved" | "separate"
+  /** Interleaved in one process, or rounds of child processes. */
+  readonly how: "interleaved" | "rounds"
   readonly figures: SteadyFigures
 }
 
@@ -108,10 +108,10 @@ const TITLE: Record<SteadyWorkload, string> = {
 }
 
 const kindOf = (run: { readonly how: SteadyRun["how"] }): SpreadKind =>
-  run.how === "interleaved" ? "p25–p75" : "min–max"
+  run.how === "rounds" ? "min–max" : "p25–p75"
 
 const spreadName = (s: Summary): string => {
-  const unit = s.kind === "p25–p75" ? "block" : "round"
+  const unit = s.kind === "p25–p75" ? "turn" : "round"
   return s.units <= 1 ? `a single ${unit}` : `${s.kind} of ${s.units} ${unit}s`
 }
 
@@ -121,8 +121,8 @@ const steadyTables = (runs: ReadonlyArray<SteadyRun>, workload: SteadyWorkload):
   const rule = `|---|${runs.map(() => "---").join("|")}|`
   const present = subjects.filter((s) => runs.some((r) => r.figures[workload][s.key] !== undefined))
   const lines = [
-    `**${TITLE[workload]}** (ns per operation, wall clock / process CPU: the median block of ` +
-      `${count(PER_BLOCK * CHUNK)} operations up to N = ${count(INTERLEAVED_MAX)}, the median round above)`,
+    `**${TITLE[workload]}** (ns per operation, wall clock / process CPU: the median turn of ` +
+      `${count(CHUNK)} operations up to N = ${count(INTERLEAVED_MAX)}, the median round above)`,
     "",
     header,
     rule
@@ -138,7 +138,7 @@ const steadyTables = (runs: ReadonlyArray<SteadyRun>, workload: SteadyWorkload):
   lines.push("")
   if (!runs.some((r) => r.figures[workload].floor !== undefined)) return lines
   lines.push(
-    `**${TITLE[workload]} ÷ (0) floor** (median [p25–p75] of the ratios block by block up to N = ` +
+    `**${TITLE[workload]} ÷ (0) floor** (median [p25–p75] of the ratios turn by turn up to N = ` +
       `${count(INTERLEAVED_MAX)}, [min–max] round by round above; wall clock / process CPU)`,
     "",
     header,
@@ -158,7 +158,8 @@ const steadyTables = (runs: ReadonlyArray<SteadyRun>, workload: SteadyWorkload):
 const floodTable = (flood: FloodFigures): Array<string> => {
   const lines = [
     `**W3 flood** (N = ${count(flood.sessions)}, every call a new id, ${TAINTED_IN_FLOOD} tainted sessions ` +
-      `among the oldest; interleaved like W1; ns per call, the median block)`,
+      "among the oldest; the implementations interleaved in one process, (1) on W1 beside them for " +
+      "W3 / W1; ns per call, the median turn)",
     "",
     "| Implementation | wall / CPU ns per call | calls | tainted sessions lost |",
     "|---|---|---|---|"
