@@ -10,6 +10,7 @@
 import { execFileSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, release, totalmem } from "node:os"
+import { relative } from "node:path"
 import { Effect } from "effect"
 import { concurrencyWorkload } from "./concurrency.js"
 import {
@@ -143,7 +144,10 @@ const machineHeader = (): string => {
   const command =
     process.env.npm_lifecycle_event === "bench"
       ? "npm run bench"
-      : `node ${process.execArgv.join(" ")} ${process.argv.slice(1).join(" ")}`
+      : `node ${process.execArgv.join(" ")} ${process.argv
+          .slice(1)
+          .map((arg) => relative(process.cwd(), arg) || arg)
+          .join(" ")}`
   return [
     "## policyshield-effect benchmark",
     "",
