@@ -1,7 +1,8 @@
 /**
  * W1 (increments on a full table, 1 call in 10 to a new id) and W2 (reads of live sessions) at
- * one table size: the plan every process builds alike, and the run of several implementations
- * interleaved in this process (which `round.ts` also uses for one implementation alone).
+ * one table size, several implementations interleaved in this process (`round.ts` runs one
+ * alone with it). The sequences come from seeds that depend on the size only, so every process
+ * runs the same operations.
  */
 import { chunks, interleave, type Lane } from "./interleave.js"
 import { type Figures, gc, perOperation } from "./measure.js"
@@ -21,57 +22,6 @@ export interface SteadySpec {
   readonly chunk: number
   /** Chunks per figure: 1 for a figure per turn, more for fewer, longer units. */
   readonly perBlock: number
-}
-
-export type SteadyPhase = "warmup" | "measured"
-
-export type Layout = Record<SteadyWorkload, Record<SteadyPhase, ReadonlyArray<number>>>
-
-/**
- * The operations of the steady workloads at one size, cut into chunks, generated from seeds
- * that depend on the size only, so that every process that builds the plan runs the same ones.
- */
-export interface SteadyPlan {
-  /** Fills a new table with N sessions, one call each. */
-  readonly fill: (driver: Driver) => void
-  /** The operations in each chunk of each phase of each workload. */
-  readonly layout: Layout
-  /** Runs chunk `k` of a phase of a workload on a table. */
-  readonly run: (driver: Driver, workload: SteadyWorkload, phase: SteadyPhase, k: number) => void
-}
-
-export const steadyPlan = (spec: SteadySpec): SteadyPlan => {
-  const n = spec.sessions
-  const sequence = steady({
-    sessions: n,
-    warmup: spec.warmup,
-    measured: spec.measured,
-    newShare: 0.1,
-    seed: n
-  })
-  const reads = picks(sequence.liveAtEnd, spec.warmup + spec.measured, n + 1)
-  const increments = {
-    warmup: chunks(sequence.warmup, spec.chunk),
-    measured: chunks(sequence.measured, spec.chunk)
-  }
-  const lookups = {
-    warmup: chunks(reads.slice(0, spec.warmup), spec.chunk),
-    measured: chunks(reads.slice(spec.warmup), spec.chunk)
-  }
-  const fill = sequence.fill.map((id): Call => ({ id, tool: TOOLS[0]! }))
-  return {
-    fill: (driver) => driver.increments(fill),
-    layout: {
-      W1: sizesOf(increments),
-      "W2 getTaints": sizesOf(lookups),
-      "W2 get": sizesOf(lookups)
-    },
-    run: (driver, workload, phase, k) => {
-      if (workload === "W1") driver.increments(increments[phase][k]!)
-      else if (workload === "W2 getTaints") driver.getTaints(lookups[phase][k]!)
-      else driver.gets(lookups[phase][k]!)
-    }
-  }
 }
 
 /**
@@ -112,18 +62,66 @@ export const steadyWorkloads = (
   return figures
 }
 
+type SteadyPhase = "warmup" | "measured"
+
+type Layout = Record<SteadyWorkload, Record<SteadyPhase, ReadonlyArray<number>>>
+
+/** The operations of the steady workloads at one size, cut into chunks. */
+interface SteadyPlan {
+  /** Fills a new table with N sessions, one call each. */
+  readonly fill: (driver: Driver) => void
+  /** The operations in each chunk of each phase of each workload. */
+  readonly layout: Layout
+  /** Runs chunk `k` of a phase of a workload on a table. */
+  readonly run: (driver: Driver, workload: SteadyWorkload, phase: SteadyPhase, k: number) => void
+}
+
+const steadyPlan = (spec: SteadySpec): SteadyPlan => {
+  const n = spec.sessions
+  const sequence = steady({
+    sessions: n,
+    warmup: spec.warmup,
+    measured: spec.measured,
+    newShare: 0.1,
+    seed: n
+  })
+  const reads = picks(sequence.liveAtEnd, spec.warmup + spec.measured, n + 1)
+  const increments = {
+    warmup: chunks(sequence.warmup, spec.chunk),
+    measured: chunks(sequence.measured, spec.chunk)
+  }
+  const lookups = {
+    warmup: chunks(reads.slice(0, spec.warmup), spec.chunk),
+    measured: chunks(reads.slice(spec.warmup), spec.chunk)
+  }
+  const fill = sequence.fill.map((id): Call => ({ id, tool: TOOLS[0]! }))
+  return {
+    fill: (driver) => driver.increments(fill),
+    layout: {
+      W1: sizesOf(increments),
+      "W2 getTaints": sizesOf(lookups),
+      "W2 get": sizesOf(lookups)
+    },
+    run: (driver, workload, phase, k) => {
+      if (workload === "W1") driver.increments(increments[phase][k]!)
+      else if (workload === "W2 getTaints") driver.getTaints(lookups[phase][k]!)
+      else driver.gets(lookups[phase][k]!)
+    }
+  }
+}
+
 const sizesOf = (batches: Record<SteadyPhase, ReadonlyArray<ReadonlyArray<unknown>>>) => ({
   warmup: batches.warmup.map((b) => b.length),
   measured: batches.measured.map((b) => b.length)
 })
 
 /** Every subject, the floor too, must hold exactly N sessions, or the comparison is unfair. */
-export const checkLive = (subject: Subject, live: number, n: number): void => {
+const checkLive = (subject: Subject, live: number, n: number): void => {
   if (live !== n) throw new Error(`${subject.key}: expected ${n} live sessions, found ${live}`)
 }
 
 /** The median unit, wall clock and CPU, for a progress line. */
-export const describe = (figures: Figures): string => {
+const describe = (figures: Figures): string => {
   const median = (values: ReadonlyArray<number>) => values.slice().sort((a, b) => a - b)[values.length >> 1]!
   return `${median(figures.wall).toFixed(0)} ns/op wall, ${median(figures.cpu).toFixed(0)} CPU`
 }
