@@ -30,6 +30,11 @@ export const sessionId = (n: number): SessionId => SessionId.make(`session-${n.t
 export interface Call {
   readonly id: SessionId
   readonly tool: ToolName
+  /**
+   * In a steady sequence, the session that exact LRU evicts to make room for this new id. Only
+   * the floor reads it: it has no index to find the victim, so the sequence names it.
+   */
+  readonly evicts?: SessionId
 }
 
 export interface SteadySequence {
@@ -64,7 +69,7 @@ export const steady = (options: {
     live.push(id)
     order.set(id, true)
   }
-  const evictOldest = () => {
+  const evictOldest = (): SessionId => {
     const oldest = order.keys().next().value as SessionId
     order.delete(oldest)
     const at = position.get(oldest)!
@@ -74,6 +79,7 @@ export const steady = (options: {
       position.set(last, at)
     }
     position.delete(oldest)
+    return oldest
   }
   const fill: Array<SessionId> = []
   for (let i = 0; i < options.sessions; i++) {
@@ -87,9 +93,9 @@ export const steady = (options: {
       const tool = TOOLS[Math.floor(next() * TOOLS.length)]!
       if (next() < options.newShare) {
         const id = sessionId(created++)
-        evictOldest()
+        const evicts = evictOldest()
         add(id)
-        out.push({ id, tool })
+        out.push({ id, tool, evicts })
       } else {
         const id = live[Math.floor(next() * live.length)]!
         order.delete(id)
