@@ -65,6 +65,8 @@ export const CONCURRENT_SESSIONS = 1_000
 export const CONCURRENCY_ROUNDS = quick ? 2 : 5
 
 export const MEMORY_SESSIONS = quick ? 50_000 : 1_000_000
+/** New ids thrown at a manager with the default options, to show the parked tier's bound. */
+export const FLOOD_IDS = quick ? 100_000 : 1_000_000
 export const REDIS_OPERATIONS = quick ? 2_000 : 20_000
 
 /** Whether `subject` runs at table size `n`. */

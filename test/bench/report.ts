@@ -220,10 +220,24 @@ const memoryTable = (memory: Record<string, number>): Array<string> => [
   ...(["effect", "lruEffect"] as const)
     .filter((key) => memory[key] !== undefined)
     .map((key) => `| ${LABEL[key]} | ${ns(memory[key]!)} |`),
+  ...(memory.parked === undefined
+    ? []
+    : [
+        `| (1) a parked session (all but 1,000 of them parked) | ${ns(memory.parked)} (counted against maxParkedBytes as ${ns(memory.parkedCounted!)}) |`
+      ]),
   ...(memory.countsHashMap === undefined
     ? []
     : [`| (for comparison) an Effect HashMap of 5 tool counts, alone | ${ns(memory.countsHashMap)} |`]),
-  ""
+  "",
+  ...(memory.floodIds === undefined
+    ? []
+    : [
+        `A flood of ${count(memory.floodIds)} new ids against the default options (1,000 live sessions, ` +
+          `maxParkedBytes ${count(memory.floodMaxParkedBytes!)}): ${count(memory.floodParkedSessions!)} sessions ` +
+          `parked in ${count(memory.floodParkedBytes!)} bytes (${memory.floodParkedBytes! <= memory.floodMaxParkedBytes! ? "within" : "OVER"} ` +
+          `the budget), ${count(memory.floodEvicted!)} dropped to make room, heap retained ${count(memory.floodHeapBytes!)} bytes.`,
+        ""
+      ])
 ]
 
 const redisTable = (redis: ReadonlyArray<RedisFigures>): Array<string> => [
