@@ -2,8 +2,9 @@ import { Schema } from "effect"
 import { SessionId } from "./SessionId.js"
 
 /**
- * A session could not be created or grown because a bound was reached: `"sessions"` when every
- * live session is tainted and protected from eviction, `"tools"` when the session already counts
+ * A session could not be created or grown because a bound was reached: `"sessions"` when the
+ * live table is full of tainted sessions and the parking budget cannot take one without dropping
+ * a tainted session (with `protectTainted`), `"tools"` when the session already counts
  * `maxToolsPerSession` distinct tools.
  */
 export class SessionCapacityExceeded extends Schema.TaggedError<SessionCapacityExceeded>()(
@@ -16,7 +17,7 @@ export class SessionCapacityExceeded extends Schema.TaggedError<SessionCapacityE
 ) {
   override get message(): string {
     return this.reason === "sessions"
-      ? `cannot create session ${JSON.stringify(this.sessionId)}: all ${this.limit} live sessions are tainted and protected from eviction`
+      ? `cannot make room for session ${JSON.stringify(this.sessionId)}: all ${this.limit} live sessions are tainted, and parking one would drop a tainted session (maxParkedBytes is full of them)`
       : `session ${JSON.stringify(this.sessionId)} already counts ${this.limit} distinct tools (maxToolsPerSession)`
   }
 }
