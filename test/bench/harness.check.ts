@@ -31,7 +31,9 @@ describe("the benchmark harness", () => {
     }
     expect(run.stdout).toContain("| N = 1,000 | N = 10,000 | N = 30,000 |")
     expect(run.stdout).toContain("(1) a parked session (all but 1,000 of them parked)")
-    expect(run.stdout).toMatch(/A flood of 100,000 new ids against the default options .* \(within the budget\)/)
+    expect(run.stdout).toMatch(
+      /A flood of 100,000 new ids against the default options .* \(within the budget\)/
+    )
     for (const heading of ["**W3 flood**", "**W4 concurrency**", "**W5 memory**"]) {
       expect(run.stdout).toContain(heading)
     }
