@@ -137,6 +137,15 @@ const checkInvariants = (table: Table.Table) => {
   }
 }
 
+// Small enough that creating a third session parks one: the parking paths run too.
+const small: Table.TableConfig = {
+  ttlMillis: 5,
+  maxSessions: 2,
+  protectTainted: true,
+  maxToolsPerSession: 2,
+  maxParkedBytes: 10_000
+}
+
 describe("sessionTable (the pure core)", () => {
   it.prop(
     "agrees with a naive model on every step of random runs",
@@ -186,15 +195,8 @@ describe("sessionTable (the pure core)", () => {
   )
 
   it("never changes the table it is given", () => {
-    const config = {
-      ttlMillis: 5,
-      maxSessions: 2,
-      protectTainted: true,
-      maxToolsPerSession: 2,
-      maxParkedBytes: 0
-    }
     const [a, b, c] = ["a", "b", "c"].map((s) => SessionId.make(s)) as [SessionId, SessionId, SessionId]
-    let table = Table.empty(config)
+    let table = Table.empty(small)
     table = Table.apply(table, 0, { _tag: "increment", id: a, tool: ToolName.make("x") }).table
     table = Table.apply(table, 1, { _tag: "addTaint", id: b, pii: "EMAIL" }).table
     const before = JSON.stringify(allRecords(table).map(recordView))
@@ -211,15 +213,8 @@ describe("sessionTable (the pure core)", () => {
   })
 
   it("a read that changes nothing hands back the same table and no events", () => {
-    const config = {
-      ttlMillis: 5,
-      maxSessions: 2,
-      protectTainted: true,
-      maxToolsPerSession: 2,
-      maxParkedBytes: 0
-    }
     const a = SessionId.make("a")
-    const table = Table.apply(Table.empty(config), 0, { _tag: "getOrCreate", id: a }).table
+    const table = Table.apply(Table.empty(small), 0, { _tag: "getOrCreate", id: a }).table
     const read = Table.apply(table, 0, { _tag: "get", id: a })
     expect(read.table).toBe(table)
     expect(read.events).toEqual([])
